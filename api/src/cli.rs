@@ -1,0 +1,155 @@
+//! The `custodian` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::{Role, TokenAuthority, TokenRequest};
+use crate::clock::SystemClock;
+use crate::config::{AuthSettings, LogFormat, ServeSettings, StorageSettings};
+use crate::domain::TenantId;
+use crate::startup::Application;
+use crate::{db, graphql, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "custodian", version, about = "GraphQL gateway for a data processor's contact records")]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, env = "CUSTODIAN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeSettings),
+    /// Apply pending migrations to the database.
+    Migrate {
+        #[command(flatten)]
+        storage: StorageSettings,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema {
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Mint a signed token for local use; the token is the last word printed.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// `controller_admin`, `controller_user`, `processor_staff` or `platform_admin`.
+    #[arg(long)]
+    role: String,
+    /// Subject (user id).
+    #[arg(long)]
+    sub: String,
+    /// Tenant id, required for every role but `platform_admin`.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Purpose of processing (processor staff).
+    #[arg(long)]
+    purpose: Option<String>,
+    /// Scopes, space-separated or repeated.
+    #[arg(long)]
+    scope: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: i64,
+    #[arg(long, env = "CUSTODIAN_DATA_DIR", default_value = "custodian-data")]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    auth: AuthSettings,
+}
+
+/// Parses the command line and runs it.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match dispatch(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(settings) => serve(settings).await,
+        Command::Migrate { storage } => {
+            let db = db::connect(&storage).await?;
+            db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Schema { output } => {
+            let sdl = graphql::schema::sdl();
+            match output {
+                Some(path) => std::fs::write(path, sdl)?,
+                None => print!("{sdl}"),
+            }
+            Ok(())
+        }
+        Command::Token(args) => {
+            let role = Role::parse(&args.role).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown role {:?}: use controller_admin, controller_user, processor_staff or platform_admin",
+                    args.role
+                )
+            })?;
+            let tenant = args
+                .tenant
+                .as_deref()
+                .map(TenantId::parse)
+                .transpose()
+                .map_err(|_| anyhow::anyhow!("--tenant must be a UUID"))?;
+            if role.needs_tenant() && tenant.is_none() {
+                anyhow::bail!("--tenant is required for role {}", args.role);
+            }
+            let authority =
+                TokenAuthority::from_settings(&args.auth, &args.data_dir, Arc::new(SystemClock))?;
+            let token = authority.mint(&TokenRequest {
+                subject: args.sub,
+                role,
+                tenant,
+                purpose: args.purpose,
+                scopes: args
+                    .scope
+                    .iter()
+                    .flat_map(|s| s.split_whitespace().map(str::to_owned))
+                    .collect(),
+                ttl_seconds: args.ttl,
+            })?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    let data_dir = settings.storage.data_dir.display().to_string();
+    let backend = if settings.storage.is_postgres() {
+        "PostgreSQL"
+    } else {
+        "embedded SQLite"
+    };
+    let app = Application::build(settings).await?;
+    tracing::info!(
+        port = app.port(),
+        backend,
+        "custodian listening: GraphQL at /graphql (GraphiQL in a browser), /healthz, /readyz"
+    );
+    tracing::info!(
+        "mint a token with: custodian token --data-dir {data_dir} --role platform_admin --sub <you>"
+    );
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Typed configuration: defaults, then `CUSTODIAN_…` environment variables, then flags
+//! (clap layers the last two). Modules receive these structs; nothing else reads the
+//! environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyAlgorithm {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+/// Where the data lives. Shared by every subcommand that touches the database or keys.
+#[derive(Debug, Clone, Args)]
+pub struct StorageSettings {
+    /// Directory for the embedded SQLite database and the development signing key.
+    #[arg(long, env = "CUSTODIAN_DATA_DIR", default_value = "custodian-data")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` for production, `sqlite://…` for a specific file; default: a SQLite
+    /// file in the data directory.
+    #[arg(long, env = "CUSTODIAN_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// Connections in the pool.
+    #[arg(long, env = "CUSTODIAN_DB_POOL_SIZE", default_value_t = 10)]
+    pub db_pool_size: u32,
+}
+
+impl StorageSettings {
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            database_url: None,
+            db_pool_size: 10,
+        }
+    }
+
+    /// The configured URL, or the embedded default in the data directory.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => SecretString::from(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("custodian.db").display()
+            )),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url().expose_secret().starts_with("postgres")
+    }
+}
+
+/// How bearer tokens are verified.
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    /// HMAC (HS256) secret, at least 32 bytes. Default: a random key kept in the data
+    /// directory.
+    #[arg(long, env = "CUSTODIAN_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// PEM public key of the identity provider (RS256, ES256 or EdDSA; see
+    /// --jwt-algorithm). Takes effect when no HMAC secret is set.
+    #[arg(long, env = "CUSTODIAN_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    #[arg(long, env = "CUSTODIAN_JWT_ALGORITHM", default_value = "RS256")]
+    pub jwt_algorithm: KeyAlgorithm,
+    /// Required `iss` claim.
+    #[arg(long, env = "CUSTODIAN_JWT_ISSUER", default_value = "custodian")]
+    pub issuer: String,
+    /// Required `aud` claim.
+    #[arg(long, env = "CUSTODIAN_JWT_AUDIENCE", default_value = "custodian")]
+    pub audience: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_public_key_file: None,
+            jwt_algorithm: KeyAlgorithm::Rs256,
+            issuer: "custodian".into(),
+            audience: "custodian".into(),
+        }
+    }
+}
+
+/// Everything `custodian serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "CUSTODIAN_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub storage: StorageSettings,
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "CUSTODIAN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Apply pending migrations at start (always on for the embedded SQLite default).
+    #[arg(long, env = "CUSTODIAN_MIGRATE_ON_START", default_value_t = false)]
+    pub migrate_on_start: bool,
+    /// Serve the GraphiQL playground on `GET /graphql`.
+    #[arg(long, env = "CUSTODIAN_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
+    pub playground: bool,
+}
+
+impl ServeSettings {
+    /// Settings for a server on a free local port with the embedded default in
+    /// `data_dir`: what tests and local tools start from.
+    pub fn local(data_dir: &Path) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            storage: StorageSettings::for_data_dir(data_dir),
+            auth: AuthSettings::default(),
+            max_body_bytes: 1024 * 1024,
+            migrate_on_start: false,
+            playground: true,
+        }
+    }
+}

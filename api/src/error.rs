@@ -1,0 +1,89 @@
+//! The service error, and its one mapping to the stable `extensions.code`s clients see.
+
+use async_graphql::ErrorExtensions;
+
+use crate::domain::Invalid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Also what another tenant's row looks like: the two are indistinguishable.
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Never shown to clients: logged with the request id, reported as `INTERNAL`.
+    #[error("database error")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+impl From<Invalid> for ServiceError {
+    fn from(value: Invalid) -> Self {
+        Self::Validation {
+            field: value.field,
+            message: value.message,
+        }
+    }
+}
+
+/// The codes of DESIGN.md, the only ones a client ever sees.
+pub mod code {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+impl ServiceError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => code::NOT_FOUND,
+            Self::Conflict(_) => code::CONFLICT,
+            Self::Validation { .. } => code::BAD_USER_INPUT,
+            Self::Forbidden(_) => code::FORBIDDEN,
+            Self::Unauthenticated => code::UNAUTHENTICATED,
+            Self::Db(_) => code::INTERNAL,
+        }
+    }
+}
+
+impl ErrorExtensions for ServiceError {
+    fn extend(&self) -> async_graphql::Error {
+        if let Self::Db(cause) = self {
+            // The current span carries the request id (tracing-actix-web's root span).
+            tracing::error!(error = %cause, "database error");
+            return async_graphql::Error::new("internal error")
+                .extend_with(|_, e| e.set("code", code::INTERNAL));
+        }
+        async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
+            e.set("code", self.code());
+            if let Self::Validation { field, .. } = self {
+                e.set("field", field.as_str());
+            }
+        })
+    }
+}
+
+/// What resolvers return: `service_call().await.extend()?` yields a coded error.
+pub type GqlResult<T> = async_graphql::Result<T>;
+
+/// Turns a service or validation result into a coded GraphQL result: `svc(..).await.gql()`.
+pub trait IntoGql<T> {
+    /// # Errors
+    /// The coded GraphQL error.
+    fn gql(self) -> GqlResult<T>;
+}
+
+impl<T, E: Into<ServiceError>> IntoGql<T> for Result<T, E> {
+    fn gql(self) -> GqlResult<T> {
+        self.map_err(|e| e.into().extend())
+    }
+}

@@ -1,0 +1,12 @@
+mod appointments;
+mod contacts;
+mod tenants;
+
+use async_graphql::MergedObject;
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    tenants::TenantMutation,
+    contacts::ContactMutation,
+    appointments::AppointmentMutation,
+);

@@ -1,0 +1,41 @@
+use async_graphql::{Context, ID, Object};
+
+use crate::domain::AppointmentId;
+use crate::error::{GqlResult, IntoGql};
+use crate::graphql::types::appointment::{Appointment, AppointmentConnection};
+use crate::graphql::types::inputs::AppointmentFilterInput;
+use crate::graphql::{caller, db, parse_id};
+use crate::service::appointments;
+use crate::service::pagination::PageRequest;
+
+#[derive(Default)]
+pub struct AppointmentQuery;
+
+#[Object]
+impl AppointmentQuery {
+    async fn appointment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Appointment> {
+        let id = parse_id::<AppointmentId>("id", &id).gql()?;
+        appointments::get(db(ctx), caller(ctx), id)
+            .await
+            .map(Appointment)
+            .gql()
+    }
+
+    /// The caller's appointments by start time.
+    async fn appointments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<AppointmentFilterInput>,
+    ) -> GqlResult<AppointmentConnection> {
+        let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
+        let filter = filter.unwrap_or_default().parse().gql()?;
+        let result = appointments::list(db(ctx), caller(ctx), &filter, &page)
+            .await
+            .gql()?;
+        Ok(AppointmentConnection::new(result, filter))
+    }
+}

@@ -1,0 +1,42 @@
+use async_graphql::{Context, ID, Object};
+
+use crate::domain::ContactId;
+use crate::error::{GqlResult, IntoGql};
+use crate::graphql::types::contact::{Contact, ContactConnection};
+use crate::graphql::types::inputs::{ContactFilterInput, ContactOrderInput};
+use crate::graphql::{caller, db, parse_id};
+use crate::service::contacts::{self, ContactOrder};
+use crate::service::pagination::PageRequest;
+
+#[derive(Default)]
+pub struct ContactQuery;
+
+#[Object]
+impl ContactQuery {
+    /// One of the caller's contacts. Another tenant's id answers exactly like an id that
+    /// does not exist: `NOT_FOUND`.
+    async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Contact> {
+        let id = parse_id::<ContactId>("id", &id).gql()?;
+        contacts::get(db(ctx), caller(ctx), id).await.map(Contact).gql()
+    }
+
+    /// The caller's contacts, a page at a time (`first`/`last` at most 100, default 20).
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ContactFilterInput>,
+        order_by: Option<ContactOrderInput>,
+    ) -> GqlResult<ContactConnection> {
+        let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
+        let filter = filter.unwrap_or_default().parse().gql()?;
+        let order = order_by.map(ContactOrder::from).unwrap_or_default();
+        let result = contacts::list(db(ctx), caller(ctx), &filter, order, &page)
+            .await
+            .gql()?;
+        Ok(ContactConnection::new(result, order, filter))
+    }
+}

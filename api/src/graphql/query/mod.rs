@@ -1,0 +1,14 @@
+mod appointments;
+mod contacts;
+mod tenants;
+mod viewer;
+
+use async_graphql::MergedObject;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    viewer::ViewerQuery,
+    tenants::TenantQuery,
+    contacts::ContactQuery,
+    appointments::AppointmentQuery,
+);

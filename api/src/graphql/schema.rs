@@ -1,0 +1,30 @@
+use async_graphql::{EmptySubscription, Schema};
+use sea_orm::DatabaseConnection;
+
+use super::mutation::Mutation;
+use super::query::Query;
+use crate::clock::SharedClock;
+
+pub type CustodianSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Bounds on what one request may ask for. Aliases count as fields, so a query cannot
+/// multiply its cost by repeating a field under many names.
+pub const MAX_DEPTH: usize = 12;
+pub const MAX_COMPLEXITY: usize = 5_000;
+
+/// The schema without data: enough to print the SDL.
+pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_directives(16)
+}
+
+pub fn build(db: DatabaseConnection, clock: SharedClock) -> CustodianSchema {
+    builder().data(db).data(clock).finish()
+}
+
+/// The SDL clients code against; `schema.graphql` at the repository root holds a copy.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

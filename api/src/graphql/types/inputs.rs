@@ -1,0 +1,305 @@
+//! Input types, and their one conversion into validated domain values.
+
+use async_graphql::{ID, InputObject, Json, MaybeUndefined};
+use chrono::{DateTime, Utc};
+
+use crate::domain::appointment::{AppointmentChanges, NewAppointment};
+use crate::domain::contact::{
+    AddressKind, Consent, ContactChanges, ContactSource, Email, EmailKind, MAX_ADDRESSES,
+    MAX_EMAILS, MAX_NAME, MAX_PHONES, Phone, PhoneKind, PostalAddress, PostalAddressParts,
+    bounded_list, parse_custom_fields, parse_tags,
+};
+use crate::domain::tenant::{Jurisdiction, NewTenant};
+use crate::domain::{ContactId, Invalid, bounded_text, optional_text};
+use crate::graphql::parse_id;
+use crate::service::appointments::AppointmentFilter;
+use crate::service::contacts::{ContactFilter, ContactOrder, ContactOrderField};
+
+#[derive(InputObject)]
+pub struct CreateTenantInput {
+    pub name: String,
+    pub jurisdictions: Vec<Jurisdiction>,
+    /// The account owner attests to being 18 or older; `false` is refused.
+    pub owner_attests_adult: bool,
+}
+
+impl CreateTenantInput {
+    /// # Errors
+    /// [`Invalid`] naming the field at fault.
+    pub fn parse(&self) -> Result<NewTenant, Invalid> {
+        NewTenant::parse(&self.name, &self.jurisdictions, self.owner_attests_adult)
+    }
+}
+
+#[derive(InputObject)]
+pub struct EmailInput {
+    pub address: String,
+    #[graphql(default)]
+    pub kind: EmailKind,
+}
+
+#[derive(InputObject)]
+pub struct PhoneInput {
+    /// E.164; spaces, dashes, dots and parentheses are ignored.
+    pub number: String,
+    #[graphql(default)]
+    pub kind: PhoneKind,
+}
+
+#[derive(InputObject)]
+pub struct PostalAddressInput {
+    #[graphql(default)]
+    pub kind: AddressKind,
+    #[graphql(default)]
+    pub lines: Vec<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+#[derive(InputObject)]
+pub struct MarketingPreferencesInput {
+    pub email: Option<Consent>,
+    pub sms: Option<Consent>,
+    pub phone: Option<Consent>,
+}
+
+/// A contact's fields. On create, absent fields take their defaults; on update, absent
+/// fields are left as they are, `null` clears an optional one, and a list replaces the
+/// whole list.
+#[derive(InputObject, Default)]
+pub struct ContactInput {
+    pub first_name: MaybeUndefined<String>,
+    pub last_name: MaybeUndefined<String>,
+    pub emails: Option<Vec<EmailInput>>,
+    pub phones: Option<Vec<PhoneInput>>,
+    pub addresses: Option<Vec<PostalAddressInput>>,
+    pub employer: MaybeUndefined<String>,
+    pub job_title: MaybeUndefined<String>,
+    /// A JSON object.
+    pub custom_fields: Option<Json<serde_json::Value>>,
+    pub tags: Option<Vec<String>>,
+    pub source: Option<ContactSource>,
+    pub marketing_preferences: Option<MarketingPreferencesInput>,
+    pub opt_out_of_sale: Option<bool>,
+    pub opt_out_of_sharing: Option<bool>,
+}
+
+fn name(field: &str, value: MaybeUndefined<String>) -> Result<Option<String>, Invalid> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(String::new())),
+        MaybeUndefined::Value(v) => bounded_text(field, &v, MAX_NAME, false).map(Some),
+    }
+}
+
+fn optional(
+    field: &str,
+    value: MaybeUndefined<String>,
+    max: usize,
+) -> Result<Option<Option<String>>, Invalid> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(v) => optional_text(field, Some(&v), max).map(Some),
+    }
+}
+
+impl ContactInput {
+    /// Validates every field present.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming the first field at fault, e.g. `emails[1].address`.
+    pub fn into_changes(self) -> Result<ContactChanges, Invalid> {
+        let emails = self
+            .emails
+            .map(|list| {
+                bounded_list("emails", &list, MAX_EMAILS)?;
+                list.iter()
+                    .enumerate()
+                    .map(|(i, e)| Email::parse(&format!("emails[{i}].address"), &e.address, e.kind))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let phones = self
+            .phones
+            .map(|list| {
+                bounded_list("phones", &list, MAX_PHONES)?;
+                list.iter()
+                    .enumerate()
+                    .map(|(i, p)| Phone::parse(&format!("phones[{i}].number"), &p.number, p.kind))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let addresses = self
+            .addresses
+            .map(|list| {
+                bounded_list("addresses", &list, MAX_ADDRESSES)?;
+                list.iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        PostalAddress::parse(
+                            &format!("addresses[{i}]"),
+                            PostalAddressParts {
+                                kind: a.kind,
+                                lines: &a.lines,
+                                city: a.city.as_deref(),
+                                region: a.region.as_deref(),
+                                postal_code: a.postal_code.as_deref(),
+                                country: &a.country,
+                            },
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let marketing = self.marketing_preferences;
+        Ok(ContactChanges {
+            first_name: name("firstName", self.first_name)?,
+            last_name: name("lastName", self.last_name)?,
+            emails,
+            phones,
+            addresses,
+            employer: optional("employer", self.employer, MAX_NAME)?,
+            job_title: optional("jobTitle", self.job_title, MAX_NAME)?,
+            custom_fields: self
+                .custom_fields
+                .map(|Json(v)| parse_custom_fields("customFields", v))
+                .transpose()?,
+            tags: self.tags.map(|t| parse_tags("tags", &t)).transpose()?,
+            source: self.source,
+            marketing_email: marketing.as_ref().and_then(|m| m.email),
+            marketing_sms: marketing.as_ref().and_then(|m| m.sms),
+            marketing_phone: marketing.as_ref().and_then(|m| m.phone),
+            opt_out_sale: self.opt_out_of_sale,
+            opt_out_sharing: self.opt_out_of_sharing,
+        })
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct ContactFilterInput {
+    /// Case-insensitive substring of a name, email address, phone number or employer.
+    pub text: Option<String>,
+    /// Contacts carrying this tag.
+    pub tag: Option<String>,
+    pub source: Option<ContactSource>,
+    /// Contacts changed at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+impl ContactFilterInput {
+    /// # Errors
+    /// [`Invalid`] for over-long search text or tag.
+    pub fn parse(self) -> Result<ContactFilter, Invalid> {
+        Ok(ContactFilter {
+            text: optional_text("filter.text", self.text.as_deref(), 200)?,
+            tag: optional_text("filter.tag", self.tag.as_deref(), 64)?,
+            source: self.source,
+            updated_since: self.updated_since,
+        })
+    }
+}
+
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+#[derive(InputObject)]
+pub struct ContactOrderInput {
+    #[graphql(default)]
+    pub field: ContactOrderField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+impl From<ContactOrderInput> for ContactOrder {
+    fn from(value: ContactOrderInput) -> Self {
+        Self {
+            field: value.field,
+            descending: value.direction == SortDirection::Desc,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateAppointmentInput {
+    pub contact_id: ID,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub title: String,
+    pub location: Option<String>,
+    pub notes: Option<String>,
+}
+
+impl CreateAppointmentInput {
+    /// # Errors
+    /// [`Invalid`] naming the field at fault.
+    pub fn parse(&self) -> Result<NewAppointment, Invalid> {
+        NewAppointment::parse(
+            parse_id::<ContactId>("contactId", &self.contact_id)?,
+            self.starts_at,
+            self.ends_at,
+            &self.title,
+            self.location.as_deref(),
+            self.notes.as_deref(),
+        )
+    }
+}
+
+/// Absent fields are left as they are; `null` clears `location` or `notes`.
+#[derive(InputObject)]
+pub struct UpdateAppointmentInput {
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub title: Option<String>,
+    pub location: MaybeUndefined<String>,
+    pub notes: MaybeUndefined<String>,
+}
+
+impl UpdateAppointmentInput {
+    /// # Errors
+    /// [`Invalid`] naming the field at fault.
+    pub fn into_changes(self) -> Result<AppointmentChanges, Invalid> {
+        Ok(AppointmentChanges {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            title: self
+                .title
+                .map(|t| bounded_text("title", &t, crate::domain::appointment::MAX_TITLE, true))
+                .transpose()?,
+            location: optional("location", self.location, crate::domain::appointment::MAX_LOCATION)?,
+            notes: optional("notes", self.notes, crate::domain::appointment::MAX_NOTES)?,
+        })
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct AppointmentFilterInput {
+    pub contact_id: Option<ID>,
+    /// Appointments starting at or after this time.
+    pub starts_after: Option<DateTime<Utc>>,
+    /// Appointments starting before this time.
+    pub starts_before: Option<DateTime<Utc>>,
+}
+
+impl AppointmentFilterInput {
+    /// # Errors
+    /// [`Invalid`] for a malformed contact id.
+    pub fn parse(self) -> Result<AppointmentFilter, Invalid> {
+        Ok(AppointmentFilter {
+            contact_id: self
+                .contact_id
+                .as_ref()
+                .map(|id| parse_id::<ContactId>("filter.contactId", id))
+                .transpose()?,
+            starts_after: self.starts_after,
+            starts_before: self.starts_before,
+        })
+    }
+}

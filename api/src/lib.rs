@@ -1,0 +1,16 @@
+//! Custodian: a GraphQL gateway for a data processor's contact records, with per-tenant
+//! isolation.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod policy;
+pub mod service;
+pub mod startup;
+pub mod telemetry;

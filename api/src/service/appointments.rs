@@ -1,0 +1,223 @@
+//! Appointments with a tenant's contacts.
+
+use chrono::{DateTime, Utc};
+use entities::appointment;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{ExprTrait, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Select,
+};
+
+use super::contacts;
+use super::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_cursor, timestamp_key};
+use crate::auth::Caller;
+use crate::domain::appointment::{AppointmentChanges, NewAppointment};
+use crate::domain::{AppointmentId, ContactId};
+use crate::error::ServiceError;
+use crate::policy::{self, Operation, TenantTx};
+
+/// Which appointments a listing returns, ordered by start time.
+#[derive(Debug, Clone, Default)]
+pub struct AppointmentFilter {
+    pub contact_id: Option<ContactId>,
+    pub starts_after: Option<DateTime<Utc>>,
+    pub starts_before: Option<DateTime<Utc>>,
+}
+
+pub fn cursor(appointment: &appointment::Model) -> String {
+    timestamp_cursor(appointment.starts_at, appointment.id)
+}
+
+/// Books an appointment with one of the caller's contacts.
+///
+/// # Errors
+/// `NotFound` (field `contactId`) when the contact is not the tenant's; `Db`.
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    new: NewAppointment,
+    now: DateTime<Utc>,
+) -> Result<appointment::Model, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Write).await?;
+    contacts::find(&tx, new.contact_id).await?;
+    let model = appointment::ActiveModel {
+        tenant_id: Set(tx.tenant().as_uuid()),
+        id: Set(AppointmentId::new().as_uuid()),
+        contact_id: Set(new.contact_id.as_uuid()),
+        starts_at: Set(new.starts_at),
+        ends_at: Set(new.ends_at),
+        title: Set(new.title),
+        location: Set(new.location),
+        notes: Set(new.notes),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let created = appointment::Entity::insert(model)
+        .exec_with_returning(&*tx)
+        .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Changes an appointment whose version is still `expected_version`.
+///
+/// # Errors
+/// `NotFound`; `Conflict` on a stale version; `Validation` when the result would end
+/// before it starts; `Db`.
+#[tracing::instrument(skip_all, fields(appointment_id = %id))]
+pub async fn update(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    id: AppointmentId,
+    changes: AppointmentChanges,
+    expected_version: i32,
+    now: DateTime<Utc>,
+) -> Result<appointment::Model, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Write).await?;
+    let mut model = find(&tx, id).await?;
+    if model.version != expected_version {
+        return Err(stale(model.version, expected_version));
+    }
+    let (starts_at, ends_at) = changes.times(model.starts_at, model.ends_at)?;
+    model.starts_at = starts_at;
+    model.ends_at = ends_at;
+    if let Some(title) = changes.title {
+        model.title = title;
+    }
+    if let Some(location) = changes.location {
+        model.location = location;
+    }
+    if let Some(notes) = changes.notes {
+        model.notes = notes;
+    }
+    model.version = expected_version + 1;
+    model.updated_at = now;
+    let result = appointment::Entity::update_many()
+        .set(appointment::ActiveModel {
+            tenant_id: NotSet,
+            id: NotSet,
+            contact_id: NotSet,
+            starts_at: Set(model.starts_at),
+            ends_at: Set(model.ends_at),
+            title: Set(model.title.clone()),
+            location: Set(model.location.clone()),
+            notes: Set(model.notes.clone()),
+            version: Set(model.version),
+            created_at: NotSet,
+            updated_at: Set(model.updated_at),
+        })
+        .filter(scoped(&tx, id))
+        .filter(appointment::Column::Version.eq(expected_version))
+        .exec(&*tx)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(stale(expected_version + 1, expected_version));
+    }
+    tx.commit().await?;
+    Ok(model)
+}
+
+/// # Errors
+/// `NotFound`; `Db`.
+#[tracing::instrument(skip_all, fields(appointment_id = %id))]
+pub async fn delete(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    id: AppointmentId,
+) -> Result<AppointmentId, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Erase).await?;
+    let result = appointment::Entity::delete_many()
+        .filter(scoped(&tx, id))
+        .exec(&*tx)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(ServiceError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// # Errors
+/// `NotFound` when the appointment is not the caller's tenant's; `Db`.
+pub async fn get(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    id: AppointmentId,
+) -> Result<appointment::Model, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Read).await?;
+    let model = find(&tx, id).await?;
+    tx.commit().await?;
+    Ok(model)
+}
+
+/// One page of the caller's appointments, by start time.
+///
+/// # Errors
+/// `Validation` for a bad cursor; `Db`.
+pub async fn list(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    filter: &AppointmentFilter,
+    page: &PageRequest,
+) -> Result<Page<appointment::Model>, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Read).await?;
+    let ordering = Ordering {
+        column: appointment::Column::StartsAt,
+        id: appointment::Column::Id,
+        descending: false,
+        key_value: timestamp_key,
+    };
+    let result = fetch_page(&*tx, filtered(&tx, filter), &ordering, page).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// # Errors
+/// `Db`.
+pub async fn count(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    filter: &AppointmentFilter,
+) -> Result<u64, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Read).await?;
+    let n = filtered(&tx, filter).count(&*tx).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+async fn find(tx: &TenantTx, id: AppointmentId) -> Result<appointment::Model, ServiceError> {
+    appointment::Entity::find()
+        .filter(scoped(tx, id))
+        .one(&**tx)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+fn scoped(tx: &TenantTx, id: AppointmentId) -> SimpleExpr {
+    appointment::Column::TenantId
+        .eq(tx.tenant().as_uuid())
+        .and(appointment::Column::Id.eq(id.as_uuid()))
+}
+
+fn filtered(tx: &TenantTx, filter: &AppointmentFilter) -> Select<appointment::Entity> {
+    let mut select = appointment::Entity::find()
+        .filter(appointment::Column::TenantId.eq(tx.tenant().as_uuid()));
+    if let Some(contact) = filter.contact_id {
+        select = select.filter(appointment::Column::ContactId.eq(contact.as_uuid()));
+    }
+    if let Some(after) = filter.starts_after {
+        select = select.filter(appointment::Column::StartsAt.gte(after));
+    }
+    if let Some(before) = filter.starts_before {
+        select = select.filter(appointment::Column::StartsAt.lt(before));
+    }
+    select
+}
+
+fn stale(current: i32, expected: i32) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "the appointment is at version {current}, not {expected}: reload it and retry"
+    ))
+}

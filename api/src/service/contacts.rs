@@ -1,0 +1,387 @@
+//! Contacts: the controller's personal data, always read and written inside a
+//! [`policy::TenantTx`].
+
+use async_graphql::Enum;
+use chrono::{DateTime, Utc};
+use entities::{contact, tenant};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Select, Value,
+};
+
+use super::pagination::{
+    Ordering, Page, PageRequest, fetch_page, text_cursor, text_key, timestamp_cursor,
+    timestamp_key,
+};
+use super::to_json;
+use crate::auth::Caller;
+use crate::domain::ContactId;
+use crate::domain::contact::{ContactChanges, ContactSource, Email, Phone, search_text};
+use crate::error::ServiceError;
+use crate::policy::{self, Operation, TenantTx};
+
+/// Which contacts a listing returns. Every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Case-insensitive substring of names, email addresses, phone numbers or employer.
+    pub text: Option<String>,
+    pub tag: Option<String>,
+    pub source: Option<ContactSource>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContactOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    LastName,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactOrder {
+    pub field: ContactOrderField,
+    pub descending: bool,
+}
+
+/// The cursor of `contact` in `order`.
+pub fn cursor(contact: &contact::Model, order: ContactOrder) -> String {
+    match order.field {
+        ContactOrderField::CreatedAt => timestamp_cursor(contact.created_at, contact.id),
+        ContactOrderField::UpdatedAt => timestamp_cursor(contact.updated_at, contact.id),
+        ContactOrderField::LastName => text_cursor(&contact.last_name, contact.id),
+    }
+}
+
+/// Stores a new contact for the caller's tenant.
+///
+/// # Errors
+/// `Unauthenticated`/`Forbidden` per [`policy::begin`]; `Db`.
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    changes: ContactChanges,
+    now: DateTime<Utc>,
+) -> Result<contact::Model, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Write).await?;
+    let tenant_id = tx.tenant();
+    // A token may name a tenant that was never opened; its writes have nowhere to go.
+    if tenant::Entity::find_by_id(tenant_id.as_uuid())
+        .one(&*tx)
+        .await?
+        .is_none()
+    {
+        return Err(ServiceError::Forbidden("the tenant does not exist".into()));
+    }
+    let mut model = contact::Model {
+        tenant_id: tenant_id.as_uuid(),
+        id: ContactId::new().as_uuid(),
+        first_name: String::new(),
+        last_name: String::new(),
+        emails: serde_json::json!([]),
+        phones: serde_json::json!([]),
+        addresses: serde_json::json!([]),
+        employer: None,
+        job_title: None,
+        custom_fields: serde_json::json!({}),
+        tags: serde_json::json!([]),
+        source: ContactSource::Direct.as_str().to_owned(),
+        marketing_email: "UNKNOWN".to_owned(),
+        marketing_sms: "UNKNOWN".to_owned(),
+        marketing_phone: "UNKNOWN".to_owned(),
+        opt_out_sale: false,
+        opt_out_sharing: false,
+        search_text: String::new(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&mut model, changes);
+    let created = contact::Entity::insert(active(model, true))
+        .exec_with_returning(&*tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(tenant_id = %tenant_id, contact_id = %created.id, "contact created");
+    Ok(created)
+}
+
+/// Applies `changes` to a contact whose version is still `expected_version`.
+///
+/// # Errors
+/// `NotFound` when the contact does not exist in the caller's tenant; `Conflict` when its
+/// version moved on (nothing is changed); `Db`.
+#[tracing::instrument(skip_all, fields(contact_id = %id))]
+pub async fn update(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    id: ContactId,
+    changes: ContactChanges,
+    expected_version: i32,
+    now: DateTime<Utc>,
+) -> Result<contact::Model, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Write).await?;
+    let mut model = find(&tx, id).await?;
+    if model.version != expected_version {
+        return Err(stale(model.version, expected_version));
+    }
+    apply(&mut model, changes);
+    model.version = expected_version + 1;
+    model.updated_at = now;
+    let result = contact::Entity::update_many()
+        .set(active(model.clone(), false))
+        .filter(scoped(&tx, id))
+        .filter(contact::Column::Version.eq(expected_version))
+        .exec(&*tx)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(stale(expected_version + 1, expected_version));
+    }
+    tx.commit().await?;
+    Ok(model)
+}
+
+/// Deletes a contact and its appointments.
+///
+/// # Errors
+/// `NotFound` when the contact does not exist in the caller's tenant; `Db`.
+#[tracing::instrument(skip_all, fields(contact_id = %id))]
+pub async fn delete(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    id: ContactId,
+) -> Result<ContactId, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Erase).await?;
+    let result = contact::Entity::delete_many()
+        .filter(scoped(&tx, id))
+        .exec(&*tx)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(ServiceError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// One contact of the caller's tenant.
+///
+/// # Errors
+/// `NotFound` when it does not exist there (including when it belongs to another tenant).
+pub async fn get(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    id: ContactId,
+) -> Result<contact::Model, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Read).await?;
+    let model = find(&tx, id).await?;
+    tx.commit().await?;
+    Ok(model)
+}
+
+/// One page of the caller's contacts.
+///
+/// # Errors
+/// `Validation` for a bad cursor; `Db`.
+pub async fn list(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    filter: &ContactFilter,
+    order: ContactOrder,
+    page: &PageRequest,
+) -> Result<Page<contact::Model>, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Read).await?;
+    let ordering = Ordering {
+        column: match order.field {
+            ContactOrderField::CreatedAt => contact::Column::CreatedAt,
+            ContactOrderField::UpdatedAt => contact::Column::UpdatedAt,
+            ContactOrderField::LastName => contact::Column::LastName,
+        },
+        id: contact::Column::Id,
+        descending: order.descending,
+        key_value: match order.field {
+            ContactOrderField::LastName => text_key,
+            _ => timestamp_key,
+        },
+    };
+    let select = filtered(&tx, filter);
+    let result = fetch_page(&*tx, select, &ordering, page).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// How many of the caller's contacts match `filter`.
+///
+/// # Errors
+/// `Db`.
+pub async fn count(
+    db: &DatabaseConnection,
+    caller: Option<&Caller>,
+    filter: &ContactFilter,
+) -> Result<u64, ServiceError> {
+    let tx = policy::begin(db, caller, Operation::Read).await?;
+    let n = filtered(&tx, filter).count(&*tx).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Loads a contact inside a tenant transaction.
+///
+/// # Errors
+/// `NotFound`; `Db`.
+pub(crate) async fn find(tx: &TenantTx, id: ContactId) -> Result<contact::Model, ServiceError> {
+    contact::Entity::find()
+        .filter(scoped(tx, id))
+        .one(&**tx)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+fn scoped(tx: &TenantTx, id: ContactId) -> SimpleExpr {
+    contact::Column::TenantId
+        .eq(tx.tenant().as_uuid())
+        .and(contact::Column::Id.eq(id.as_uuid()))
+}
+
+fn stale(current: i32, expected: i32) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "the contact is at version {current}, not {expected}: reload it and retry"
+    ))
+}
+
+fn filtered(tx: &TenantTx, filter: &ContactFilter) -> Select<contact::Entity> {
+    let mut select =
+        contact::Entity::find().filter(contact::Column::TenantId.eq(tx.tenant().as_uuid()));
+    if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        select = select.filter(Expr::cust_with_values(
+            "search_text LIKE $1 ESCAPE '\\'",
+            [format!("%{escaped}%")],
+        ));
+    }
+    if let Some(tag) = filter.tag.as_deref() {
+        select = select.filter(match tx.get_database_backend() {
+            DatabaseBackend::Postgres => Expr::cust_with_values(
+                "tags @> $1",
+                [Value::from(serde_json::json!([tag]))],
+            ),
+            _ => Expr::cust_with_values(
+                "EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value = $1)",
+                [tag.to_owned()],
+            ),
+        });
+    }
+    if let Some(source) = filter.source {
+        select = select.filter(contact::Column::Source.eq(source.as_str()));
+    }
+    if let Some(since) = filter.updated_since {
+        select = select.filter(contact::Column::UpdatedAt.gte(since));
+    }
+    select
+}
+
+fn apply(model: &mut contact::Model, changes: ContactChanges) {
+    let ContactChanges {
+        first_name,
+        last_name,
+        emails,
+        phones,
+        addresses,
+        employer,
+        job_title,
+        custom_fields,
+        tags,
+        source,
+        marketing_email,
+        marketing_sms,
+        marketing_phone,
+        opt_out_sale,
+        opt_out_sharing,
+    } = changes;
+    if let Some(v) = first_name {
+        model.first_name = v;
+    }
+    if let Some(v) = last_name {
+        model.last_name = v;
+    }
+    if let Some(v) = emails {
+        model.emails = to_json(&v);
+    }
+    if let Some(v) = phones {
+        model.phones = to_json(&v);
+    }
+    if let Some(v) = addresses {
+        model.addresses = to_json(&v);
+    }
+    if let Some(v) = employer {
+        model.employer = v;
+    }
+    if let Some(v) = job_title {
+        model.job_title = v;
+    }
+    if let Some(v) = custom_fields {
+        model.custom_fields = serde_json::Value::Object(v);
+    }
+    if let Some(v) = tags {
+        model.tags = to_json(&v);
+    }
+    if let Some(v) = source {
+        model.source = v.as_str().to_owned();
+    }
+    if let Some(v) = marketing_email {
+        model.marketing_email = v.as_str().to_owned();
+    }
+    if let Some(v) = marketing_sms {
+        model.marketing_sms = v.as_str().to_owned();
+    }
+    if let Some(v) = marketing_phone {
+        model.marketing_phone = v.as_str().to_owned();
+    }
+    if let Some(v) = opt_out_sale {
+        model.opt_out_sale = v;
+    }
+    if let Some(v) = opt_out_sharing {
+        model.opt_out_sharing = v;
+    }
+    let emails: Vec<Email> = serde_json::from_value(model.emails.clone()).unwrap_or_default();
+    let phones: Vec<Phone> = serde_json::from_value(model.phones.clone()).unwrap_or_default();
+    model.search_text = search_text(
+        &model.first_name,
+        &model.last_name,
+        &emails,
+        &phones,
+        model.employer.as_deref(),
+    );
+}
+
+/// Every column set, keys only when inserting (an update never moves a row).
+fn active(m: contact::Model, with_keys: bool) -> contact::ActiveModel {
+    contact::ActiveModel {
+        tenant_id: if with_keys { Set(m.tenant_id) } else { NotSet },
+        id: if with_keys { Set(m.id) } else { NotSet },
+        first_name: Set(m.first_name),
+        last_name: Set(m.last_name),
+        emails: Set(m.emails),
+        phones: Set(m.phones),
+        addresses: Set(m.addresses),
+        employer: Set(m.employer),
+        job_title: Set(m.job_title),
+        custom_fields: Set(m.custom_fields),
+        tags: Set(m.tags),
+        source: Set(m.source),
+        marketing_email: Set(m.marketing_email),
+        marketing_sms: Set(m.marketing_sms),
+        marketing_phone: Set(m.marketing_phone),
+        opt_out_sale: Set(m.opt_out_sale),
+        opt_out_sharing: Set(m.opt_out_sharing),
+        search_text: Set(m.search_text),
+        version: Set(m.version),
+        created_at: if with_keys { Set(m.created_at) } else { NotSet },
+        updated_at: Set(m.updated_at),
+    }
+}

@@ -1,0 +1,83 @@
+//! Building and running the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use sea_orm::{DatabaseBackend, DatabaseConnection};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::TokenAuthority;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::ServeSettings;
+use crate::http::{AppState, routes};
+use crate::{db, graphql};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    /// Connects (and, for the embedded default or when asked, migrates) the database,
+    /// loads the token keys and binds the listener. Port 0 picks a free port; see
+    /// [`Application::port`].
+    ///
+    /// # Errors
+    /// When the database, the keys or the address cannot be used.
+    pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with an injected clock.
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with_clock(
+        settings: ServeSettings,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.storage).await?;
+        if settings.migrate_on_start || db.get_database_backend() == DatabaseBackend::Sqlite {
+            db::migrate(&db).await?;
+        }
+        let auth =
+            TokenAuthority::from_settings(&settings.auth, &settings.storage.data_dir, clock.clone())?;
+        let listener = TcpListener::bind(settings.bind)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            schema: graphql::schema::build(db.clone(), clock),
+            auth,
+            db: db.clone(),
+            playground: settings.playground,
+        });
+        let max_body = settings.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .configure(routes)
+        })
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's pool, for tests that inspect the database directly.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// # Errors
+    /// When the server fails while running.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

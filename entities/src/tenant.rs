@@ -1,0 +1,32 @@
+use sea_orm::entity::prelude::*;
+
+/// A controller account. Not itself tenant-owned: its `id` is the tenant key.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "tenants")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub name: String,
+    /// JSON array of jurisdiction codes (`EEA`, `UK`, `CH`, `US_CA`, `US_NV`, `OTHER`).
+    #[sea_orm(column_type = "JsonBinary")]
+    pub jurisdictions: Json,
+    pub owner_attests_adult: bool,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::contact::Entity")]
+    Contact,
+}
+
+impl Related<super::contact::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Contact.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

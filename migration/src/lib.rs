@@ -1,0 +1,38 @@
+//! Custodian's schema. Each migration carries its DDL for PostgreSQL (the production
+//! backend) and for SQLite (the embedded default) side by side, so the two stay in step
+//! and the PostgreSQL-only safeguards (row-level security) are visible where they are made.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_core;
+mod m20261129_000002_row_level_security;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261129_000001_core::Migration),
+            Box::new(m20261129_000002_row_level_security::Migration),
+        ]
+    }
+}
+
+/// Runs each `;`-separated statement of the script for the connected backend.
+async fn run_script(manager: &SchemaManager<'_>, postgres: &str, sqlite: &str) -> Result<(), DbErr> {
+    let script = match manager.get_database_backend() {
+        sea_orm_migration::sea_orm::DatabaseBackend::Postgres => postgres,
+        sea_orm_migration::sea_orm::DatabaseBackend::Sqlite => sqlite,
+        other => {
+            return Err(DbErr::Migration(format!(
+                "unsupported database backend {other:?}"
+            )));
+        }
+    };
+    let db = manager.get_connection();
+    for statement in script.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
