@@ -27,10 +27,14 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeSettings),
-    /// Apply pending migrations to the database.
+    /// Apply pending migrations (on PostgreSQL, connect as the owner role) and grant the
+    /// application role what serving needs.
     Migrate {
         #[command(flatten)]
         storage: StorageSettings,
+        /// PostgreSQL role the server connects as.
+        #[arg(long, env = "CUSTODIAN_APP_ROLE", default_value = "custodian_app")]
+        app_role: String,
     },
     /// Print the GraphQL schema (SDL).
     Schema {
@@ -84,9 +88,10 @@ pub async fn run() -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(settings) => serve(settings).await,
-        Command::Migrate { storage } => {
+        Command::Migrate { storage, app_role } => {
             let db = db::connect(&storage).await?;
             db::migrate(&db).await?;
+            db::grant_app_role(&db, &app_role).await?;
             println!("migrations applied");
             Ok(())
         }

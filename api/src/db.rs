@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    Statement,
+};
 use secrecy::ExposeSecret;
 
 use crate::config::StorageSettings;
@@ -37,4 +40,82 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
 /// The first migration that fails.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+/// Tables the application role reads and writes. Every one but `tenants` is tenant-owned
+/// and under row-level security.
+pub const APPLICATION_TABLES: [&str; 3] = ["tenants", "contacts", "appointments"];
+
+/// Grants the application role what serving needs and nothing more: no DDL, no
+/// `TRUNCATE` (which row-level security does not filter), read-only migration history.
+/// PostgreSQL only; a no-op on SQLite.
+///
+/// # Errors
+/// `Db` when the role name is not a plain identifier or a grant fails.
+pub async fn grant_app_role(db: &DatabaseConnection, role: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let plain = !role.is_empty()
+        && role.len() <= 63
+        && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && role.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !plain {
+        return Err(DbErr::Custom(format!(
+            "application role {role:?} must be a lower-case SQL identifier"
+        )));
+    }
+    let tables = APPLICATION_TABLES.join(", ");
+    db.execute_unprepared(&format!("GRANT USAGE ON SCHEMA public TO {role}"))
+        .await?;
+    db.execute_unprepared(&format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}"
+    ))
+    .await?;
+    db.execute_unprepared(&format!("REVOKE TRUNCATE ON {tables} FROM {role}"))
+        .await?;
+    db.execute_unprepared(&format!("GRANT SELECT ON seaql_migrations TO {role}"))
+        .await?;
+    Ok(())
+}
+
+/// Refuses to serve on PostgreSQL as a role that row-level security would not bind: a
+/// superuser, a role with `BYPASSRLS`, or the owner of a tenant table.
+///
+/// # Errors
+/// A message naming what is wrong and how to fix it.
+pub async fn check_role_is_bound_by_rls(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT r.rolname::text AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypass, \
+             (SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+              WHERE n.nspname = 'public' AND c.relkind = 'r' \
+              AND pg_has_role(current_user, c.relowner, 'USAGE'))::bigint AS owned \
+             FROM pg_roles r WHERE r.rolname = current_user",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("cannot read the current role"))?;
+    let name: String = row.try_get("", "name")?;
+    let superuser: bool = row.try_get("", "superuser")?;
+    let bypass: bool = row.try_get("", "bypass")?;
+    let owned: i64 = row.try_get("", "owned")?;
+    if superuser || bypass || owned > 0 {
+        anyhow::bail!(
+            "refusing to serve as PostgreSQL role {name:?}: it {} and would bypass row-level \
+             security. Connect as the application role (see README, \"PostgreSQL in \
+             production\"); run migrations with `custodian migrate` as the owner role.",
+            if superuser {
+                "is a superuser"
+            } else if bypass {
+                "has BYPASSRLS"
+            } else {
+                "owns tables (or is a member of their owner)"
+            }
+        );
+    }
+    Ok(())
 }

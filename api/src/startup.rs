@@ -43,6 +43,7 @@ impl Application {
         if settings.migrate_on_start || db.get_database_backend() == DatabaseBackend::Sqlite {
             db::migrate(&db).await?;
         }
+        db::check_role_is_bound_by_rls(&db).await?;
         let auth =
             TokenAuthority::from_settings(&settings.auth, &settings.storage.data_dir, clock.clone())?;
         let listener = TcpListener::bind(settings.bind)?;

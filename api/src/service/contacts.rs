@@ -5,7 +5,7 @@ use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use entities::{contact, tenant};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, Select, Value,
@@ -259,10 +259,9 @@ fn filtered(tx: &TenantTx, filter: &ContactFilter) -> Select<contact::Entity> {
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        select = select.filter(Expr::cust_with_values(
-            "search_text LIKE $1 ESCAPE '\\'",
-            [format!("%{escaped}%")],
-        ));
+        select = select.filter(
+            contact::Column::SearchText.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+        );
     }
     if let Some(tag) = filter.tag.as_deref() {
         select = select.filter(match tx.get_database_backend() {
@@ -270,8 +269,10 @@ fn filtered(tx: &TenantTx, filter: &ContactFilter) -> Select<contact::Entity> {
                 "tags @> $1",
                 [Value::from(serde_json::json!([tag]))],
             ),
+            // SQLite reads `$1` as a named parameter shared by every `$1` in the
+            // statement; `?` is positional.
             _ => Expr::cust_with_values(
-                "EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value = $1)",
+                "EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value = ?)",
                 [tag.to_owned()],
             ),
         });

@@ -1,0 +1,236 @@
+//! Spawning a real server per test, on SQLite or on PostgreSQL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use custodian_api::auth::{Role, TokenAuthority, TokenRequest};
+use custodian_api::clock::{Clock, SharedClock};
+use custodian_api::config::ServeSettings;
+use custodian_api::domain::TenantId;
+use custodian_api::startup::Application;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A clock tests can move.
+pub struct TestClock(AtomicU64);
+
+impl TestClock {
+    pub fn advance(&self, seconds: u64) {
+        self.0.fetch_add(seconds * 1_000_000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let micros = self.0.load(Ordering::SeqCst);
+        chrono::DateTime::from_timestamp_micros(micros as i64).unwrap()
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub authority: TokenAuthority,
+    pub clock: Arc<TestClock>,
+    pub backend: Backend,
+    /// The server's own pool (the application role on PostgreSQL).
+    pub db: DatabaseConnection,
+    /// On PostgreSQL: this test's database as its owner, as the application role, and as
+    /// a superuser (which RLS does not bind: for counting what is really stored).
+    pub owner_url: Option<String>,
+    pub app_url: Option<String>,
+    pub superuser_url: Option<String>,
+    pub _data_dir: tempfile::TempDir,
+}
+
+/// Where the tests find a PostgreSQL superuser; the local cluster by default.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CUSTODIAN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn postgres_required() -> bool {
+    std::env::var("CUSTODIAN_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::start(backend, None).await),
+            Backend::Postgres => {
+                let urls = match crate::pg::fresh_database().await {
+                    Ok(urls) => urls,
+                    Err(e) if postgres_required() => {
+                        panic!("PostgreSQL is required (CUSTODIAN_REQUIRE_POSTGRES=1) but unusable: {e}")
+                    }
+                    Err(e) => {
+                        eprintln!("SKIPPED: PostgreSQL suite not run, PostgreSQL unreachable ({e})");
+                        return None;
+                    }
+                };
+                Some(Self::start(backend, Some(urls)).await)
+            }
+        }
+    }
+
+    async fn start(backend: Backend, pg: Option<crate::pg::TestDatabase>) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut settings = ServeSettings::local(data_dir.path());
+        if let Some(pg) = &pg {
+            settings.storage.database_url = Some(pg.app_url.clone().into());
+            settings.storage.db_pool_size = 4;
+        }
+        let start = chrono::Utc::now().timestamp_micros() as u64;
+        let clock = Arc::new(TestClock(AtomicU64::new(start)));
+        let shared: SharedClock = clock.clone();
+        let app = Application::build_with_clock(settings.clone(), shared.clone())
+            .await
+            .expect("the server starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.db().clone();
+        tokio::spawn(app.run_until_stopped());
+        let authority =
+            TokenAuthority::from_settings(&settings.auth, data_dir.path(), shared).unwrap();
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            authority,
+            clock,
+            backend,
+            db,
+            owner_url: pg.as_ref().map(|p| p.owner_url.clone()),
+            app_url: pg.as_ref().map(|p| p.app_url.clone()),
+            superuser_url: pg.as_ref().map(|p| p.superuser_url.clone()),
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn token(&self, role: Role, tenant: Option<&str>, sub: &str) -> String {
+        self.authority
+            .mint(&TokenRequest {
+                subject: sub.to_owned(),
+                role,
+                tenant: tenant.map(|t| TenantId::parse(t).unwrap()),
+                purpose: None,
+                scopes: vec![],
+                ttl_seconds: 3600,
+            })
+            .unwrap()
+    }
+
+    /// The test clock's time, as GraphQL `DateTime` text.
+    pub fn clock_now(&self) -> String {
+        self.clock.now().to_rfc3339()
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.token(Role::PlatformAdmin, None, "alice")
+    }
+
+    pub fn controller_token(&self, tenant: &str) -> String {
+        self.token(Role::ControllerAdmin, Some(tenant), "bob")
+    }
+
+    /// POSTs an operation and returns the response body (any status).
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Like [`TestApp::gql`], but the request must succeed without errors.
+    pub async fn gql_ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql(Some(token), query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> String {
+        let data = self
+            .gql_ok(
+                &self.admin_token(),
+                "mutation($name: String!) { createTenant(input: {name: $name, jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }",
+                json!({ "name": name }),
+            )
+            .await;
+        data["createTenant"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A tenant and a controller token for it.
+    pub async fn tenant_with_token(&self, name: &str) -> (String, String) {
+        let tenant = self.create_tenant(name).await;
+        let token = self.controller_token(&tenant);
+        (tenant, token)
+    }
+
+    pub async fn create_contact(&self, token: &str, input: Value) -> Value {
+        let data = self
+            .gql_ok(
+                token,
+                "mutation($input: ContactInput!) { createContact(input: $input) { id version } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data["createContact"].clone()
+    }
+
+    /// Rows really stored in `table`, whatever any policy would show.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let conn = match &self.superuser_url {
+            Some(url) => Database::connect(url).await.unwrap(),
+            None => self.db.clone(),
+        };
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>")
+}
+
+/// Runs each named `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+

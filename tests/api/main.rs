@@ -1,0 +1,13 @@
+//! Black-box tests over HTTP. Every suite runs on SQLite and on PostgreSQL.
+
+mod helpers;
+mod pg;
+
+mod appointments;
+mod auth;
+mod contacts;
+mod http_spec;
+mod isolation;
+mod schema;
+mod tenants;
+mod validation;
