@@ -14,7 +14,11 @@ use crate::startup::Application;
 use crate::{db, graphql, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "custodian", version, about = "GraphQL gateway for a data processor's contact records")]
+#[command(
+    name = "custodian",
+    version,
+    about = "GraphQL gateway for a data processor's contact records"
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, env = "CUSTODIAN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]

@@ -59,7 +59,9 @@ pub async fn grant_app_role(db: &DatabaseConnection, role: &str) -> Result<(), D
     let plain = !role.is_empty()
         && role.len() <= 63
         && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && role.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !plain {
         return Err(DbErr::Custom(format!(
             "application role {role:?} must be a lower-case SQL identifier"

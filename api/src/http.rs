@@ -6,9 +6,9 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::ServerError;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
-use async_graphql::{ErrorExtensionValues, ServerError};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use tracing_actix_web::RequestId;
@@ -70,7 +70,11 @@ impl MediaType {
 /// Picks the response media type from `Accept`. No header means `application/json`
 /// (the specification's rule for legacy clients); so do wildcards.
 fn negotiate(req: &HttpRequest) -> Option<MediaType> {
-    let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+    let Some(accept) = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Some(MediaType::Json);
     };
     let mut best: Option<(f32, MediaType)> = None;
@@ -102,13 +106,34 @@ fn negotiate(req: &HttpRequest) -> Option<MediaType> {
     best.map(|(_, m)| m)
 }
 
+fn not_acceptable(request_id: &RequestId) -> HttpResponse {
+    let body = error_body(
+        "acceptable response types: application/graphql-response+json, application/json",
+        code::BAD_USER_INPUT,
+    );
+    reply(
+        StatusCode::NOT_ACCEPTABLE,
+        MediaType::Json,
+        &body,
+        request_id,
+    )
+}
+
 fn error_body(message: &str, code: &str) -> serde_json::Value {
     serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
 }
 
-fn reply(status: StatusCode, media: MediaType, body: &serde_json::Value, request_id: &RequestId) -> HttpResponse {
+fn reply(
+    status: StatusCode,
+    media: MediaType,
+    body: &serde_json::Value,
+    request_id: &RequestId,
+) -> HttpResponse {
     let mut response = HttpResponse::build(status);
-    response.insert_header((header::CONTENT_TYPE, format!("{}; charset=utf-8", media.as_str())));
+    response.insert_header((
+        header::CONTENT_TYPE,
+        format!("{}; charset=utf-8", media.as_str()),
+    ));
     if let Ok(id) = HeaderValue::from_str(&request_id.to_string()) {
         response.insert_header(("x-request-id", id));
     }
@@ -123,7 +148,10 @@ fn authenticate(req: &HttpRequest, auth: &TokenAuthority) -> Result<Option<Calle
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .ok_or_else(|| "the Authorization header must be `Bearer <token>`".to_owned())?;
     auth.verify(token).map(Some).map_err(|e| {
@@ -142,7 +170,7 @@ async fn graphql_post(
     request_id: RequestId,
 ) -> HttpResponse {
     let Some(media) = negotiate(&req) else {
-        return HttpResponse::NotAcceptable().finish();
+        return not_acceptable(&request_id);
     };
     let content_type = req
         .headers()
@@ -152,7 +180,12 @@ async fn graphql_post(
         .map(|v| v.trim().to_ascii_lowercase());
     if content_type.as_deref() != Some(JSON) {
         let body = error_body("POST bodies must be application/json", code::BAD_USER_INPUT);
-        return reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, &body, &request_id);
+        return reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            &body,
+            &request_id,
+        );
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -198,7 +231,7 @@ async fn graphql_get(
             .body(page);
     }
     let Some(media) = negotiate(&req) else {
-        return HttpResponse::NotAcceptable().finish();
+        return not_acceptable(&request_id);
     };
     let (Some(params), Some(query)) = (params, query) else {
         let body = error_body("a `query` parameter is required", code::BAD_USER_INPUT);
@@ -208,7 +241,10 @@ async fn graphql_get(
     if let Some(name) = params.operation_name.clone() {
         request = request.operation_name(name);
     }
-    for (field, raw) in [("variables", &params.variables), ("extensions", &params.extensions)] {
+    for (field, raw) in [
+        ("variables", &params.variables),
+        ("extensions", &params.extensions),
+    ] {
         let Some(raw) = raw else { continue };
         match serde_json::from_str::<serde_json::Value>(raw) {
             Ok(serde_json::Value::Object(map)) if field == "variables" => {
@@ -285,9 +321,8 @@ async fn execute(
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| {
-        error_body("internal error", code::INTERNAL)
-    });
+    let mut body = serde_json::to_value(&response)
+        .unwrap_or_else(|_| error_body("internal error", code::INTERNAL));
     if request_error && let Some(map) = body.as_object_mut() {
         map.remove("data");
     }
@@ -320,7 +355,7 @@ fn ensure_code(error: &mut ServerError) {
         error.message = "internal error".to_owned();
         code::INTERNAL
     };
-    let mut values = error.extensions.take().unwrap_or_else(ErrorExtensionValues::default);
+    let mut values = error.extensions.take().unwrap_or_default();
     values.set("code", code);
     error.extensions = Some(values);
 }

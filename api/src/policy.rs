@@ -84,12 +84,13 @@ pub async fn begin(
     begin_for_tenant(db, tenant, operation.writes()).await
 }
 
-/// Begins a transaction fixed to `tenant` without a caller check: for platform duties that
-/// were authorized by the caller (e.g. creating the tenant itself).
+/// Begins a transaction fixed to `tenant` without a caller check. Only for work already
+/// authorized another way (and for the tests that prove row-level security holds even
+/// for a query that forgets its tenant filter); resolvers go through [`begin`].
 ///
 /// # Errors
 /// `Db` when the transaction cannot begin or the tenant cannot be set.
-pub(crate) async fn begin_for_tenant(
+pub async fn begin_for_tenant(
     db: &DatabaseConnection,
     tenant: TenantId,
     writes: bool,
@@ -123,7 +124,9 @@ pub fn require_platform_admin(caller: Option<&Caller>) -> Result<&Caller, Servic
     if caller.role == Role::PlatformAdmin {
         Ok(caller)
     } else {
-        Err(ServiceError::Forbidden("platform admin role required".into()))
+        Err(ServiceError::Forbidden(
+            "platform admin role required".into(),
+        ))
     }
 }
 

@@ -44,8 +44,11 @@ impl Application {
             db::migrate(&db).await?;
         }
         db::check_role_is_bound_by_rls(&db).await?;
-        let auth =
-            TokenAuthority::from_settings(&settings.auth, &settings.storage.data_dir, clock.clone())?;
+        let auth = TokenAuthority::from_settings(
+            &settings.auth,
+            &settings.storage.data_dir,
+            clock.clone(),
+        )?;
         let listener = TcpListener::bind(settings.bind)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {

@@ -20,7 +20,11 @@ impl MigratorTrait for Migrator {
 }
 
 /// Runs each `;`-separated statement of the script for the connected backend.
-async fn run_script(manager: &SchemaManager<'_>, postgres: &str, sqlite: &str) -> Result<(), DbErr> {
+async fn run_script(
+    manager: &SchemaManager<'_>,
+    postgres: &str,
+    sqlite: &str,
+) -> Result<(), DbErr> {
     let script = match manager.get_database_backend() {
         sea_orm_migration::sea_orm::DatabaseBackend::Postgres => postgres,
         sea_orm_migration::sea_orm::DatabaseBackend::Sqlite => sqlite,

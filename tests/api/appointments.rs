@@ -11,8 +11,12 @@ const CREATE: &str = "mutation($input: CreateAppointmentInput!) { createAppointm
 
 async fn appointments_are_booked_listed_changed_and_cancelled(app: TestApp) {
     let (_, token) = app.tenant_with_token("Acme").await;
-    let ada = app.create_contact(&token, json!({"firstName": "Ada"})).await;
-    let bob = app.create_contact(&token, json!({"firstName": "Bob"})).await;
+    let ada = app
+        .create_contact(&token, json!({"firstName": "Ada"}))
+        .await;
+    let bob = app
+        .create_contact(&token, json!({"firstName": "Bob"}))
+        .await;
     let mut ids = vec![];
     for (c, day) in [(&ada, "03"), (&ada, "01"), (&bob, "02")] {
         let data = app
@@ -21,7 +25,13 @@ async fn appointments_are_booked_listed_changed_and_cancelled(app: TestApp) {
         assert_eq!(data["createAppointment"]["version"], 1);
         ids.push(data["createAppointment"]["id"].clone());
     }
-    let all = app.gql_ok(&token, "{ appointments { totalCount nodes { title contact { firstName } } } }", json!({})).await;
+    let all = app
+        .gql_ok(
+            &token,
+            "{ appointments { totalCount nodes { title contact { firstName } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(all["appointments"]["totalCount"], 3);
     assert_eq!(
         all["appointments"]["nodes"],
@@ -30,28 +40,50 @@ async fn appointments_are_booked_listed_changed_and_cancelled(app: TestApp) {
     let on_contact = app
         .gql_ok(&token, "query($id: ID!) { contact(id: $id) { appointments(first: 1) { totalCount nodes { title } pageInfo { hasNextPage } } } }", json!({"id": ada["id"]}))
         .await;
-    assert_eq!(on_contact["contact"]["appointments"], json!({"totalCount": 2, "nodes": [{"title": "Meet 01"}], "pageInfo": {"hasNextPage": true}}));
+    assert_eq!(
+        on_contact["contact"]["appointments"],
+        json!({"totalCount": 2, "nodes": [{"title": "Meet 01"}], "pageInfo": {"hasNextPage": true}})
+    );
     let window = app
         .gql_ok(&token, "{ appointments(filter: {startsAfter: \"2026-12-02T00:00:00Z\", startsBefore: \"2026-12-03T00:00:00Z\"}) { nodes { title } } }", json!({}))
         .await;
-    assert_eq!(window["appointments"]["nodes"], json!([{"title": "Meet 02"}]));
+    assert_eq!(
+        window["appointments"]["nodes"],
+        json!([{"title": "Meet 02"}])
+    );
     let updated = app
         .gql_ok(&token, "mutation($id: ID!) { updateAppointment(id: $id, input: {title: \"Moved\", location: null, endsAt: \"2026-12-03T12:00:00Z\"}, expectedVersion: 1) { title location endsAt version } }", json!({"id": ids[0]}))
         .await;
-    assert_eq!(updated["updateAppointment"], json!({"title": "Moved", "location": null, "endsAt": "2026-12-03T12:00:00+00:00", "version": 2}));
+    assert_eq!(
+        updated["updateAppointment"],
+        json!({"title": "Moved", "location": null, "endsAt": "2026-12-03T12:00:00+00:00", "version": 2})
+    );
     let stale = app
         .gql(Some(&token), "mutation($id: ID!) { updateAppointment(id: $id, input: {title: \"Lost\"}, expectedVersion: 1) { id } }", json!({"id": ids[0]}))
         .await;
     assert_eq!(error_code(&stale), "CONFLICT");
-    app.gql_ok(&token, "mutation($id: ID!) { deleteAppointment(id: $id) }", json!({"id": ids[1]})).await;
-    let gone = app.gql(Some(&token), "query($id: ID!) { appointment(id: $id) { id } }", json!({"id": ids[1]})).await;
+    app.gql_ok(
+        &token,
+        "mutation($id: ID!) { deleteAppointment(id: $id) }",
+        json!({"id": ids[1]}),
+    )
+    .await;
+    let gone = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { appointment(id: $id) { id } }",
+            json!({"id": ids[1]}),
+        )
+        .await;
     assert_eq!(error_code(&gone), "NOT_FOUND");
     assert_eq!(app.count_rows("appointments").await, 2);
 }
 
 async fn an_appointment_must_end_after_it_starts(app: TestApp) {
     let (_, token) = app.tenant_with_token("Acme").await;
-    let ada = app.create_contact(&token, json!({"firstName": "Ada"})).await;
+    let ada = app
+        .create_contact(&token, json!({"firstName": "Ada"}))
+        .await;
     let body = app
         .gql(Some(&token), CREATE, json!({"input": {"contactId": ada["id"], "startsAt": "2026-12-01T10:00:00Z", "endsAt": "2026-12-01T09:00:00Z", "title": "Backwards"}}))
         .await;

@@ -58,23 +58,45 @@ async fn a_contact_keeps_every_field_it_was_given(app: TestApp) {
         "optOutOfSale": true, "optOutOfSharing": true
     });
     let data = app
-        .gql_ok(&token, &format!("mutation($input: ContactInput!) {{ createContact(input: $input) {{ {FULL} }} }}"), json!({"input": input}))
+        .gql_ok(
+            &token,
+            &format!(
+                "mutation($input: ContactInput!) {{ createContact(input: $input) {{ {FULL} }} }}"
+            ),
+            json!({"input": input}),
+        )
         .await;
     let c = &data["createContact"];
-    assert_eq!(c["emails"], json!([{"address": "grace@navy.mil", "kind": "WORK"}, {"address": "g@example.org", "kind": "PERSONAL"}]));
-    assert_eq!(c["phones"], json!([{"number": "+12025550143", "kind": "MOBILE"}, {"number": "+12025550100", "kind": "FAX"}]));
+    assert_eq!(
+        c["emails"],
+        json!([{"address": "grace@navy.mil", "kind": "WORK"}, {"address": "g@example.org", "kind": "PERSONAL"}])
+    );
+    assert_eq!(
+        c["phones"],
+        json!([{"number": "+12025550143", "kind": "MOBILE"}, {"number": "+12025550100", "kind": "FAX"}])
+    );
     assert_eq!(c["addresses"][0]["country"], "US");
     assert_eq!(c["addresses"][0]["lines"], json!(["1 Navy Way"]));
     assert_eq!(c["customFields"], json!({"tier": "gold", "score": 7}));
     assert_eq!(c["tags"], json!(["vip", "pioneer"]));
     assert_eq!(c["source"], "IMPORT");
-    assert_eq!(c["marketingPreferences"], json!({"email": "OPTED_IN", "sms": "OPTED_OUT", "phone": "UNKNOWN"}));
+    assert_eq!(
+        c["marketingPreferences"],
+        json!({"email": "OPTED_IN", "sms": "OPTED_OUT", "phone": "UNKNOWN"})
+    );
     assert_eq!(c["optOutOfSale"], true);
     assert_eq!(c["employer"], "US Navy");
     let read = app
-        .gql_ok(&token, &format!("query($id: ID!) {{ contact(id: $id) {{ {FULL} }} }}"), json!({"id": c["id"]}))
+        .gql_ok(
+            &token,
+            &format!("query($id: ID!) {{ contact(id: $id) {{ {FULL} }} }}"),
+            json!({"id": c["id"]}),
+        )
         .await;
-    assert_eq!(&read["contact"], c, "what is read back equals what was returned on create");
+    assert_eq!(
+        &read["contact"], c,
+        "what is read back equals what was returned on create"
+    );
 }
 
 async fn an_update_changes_only_given_fields_and_bumps_the_version(app: TestApp) {
@@ -97,22 +119,39 @@ async fn an_update_changes_only_given_fields_and_bumps_the_version(app: TestApp)
 
 async fn a_stale_expected_version_conflicts_and_changes_nothing(app: TestApp) {
     let (_, token) = app.tenant_with_token("Acme").await;
-    let c = app.create_contact(&token, json!({"firstName": "Ada"})).await;
+    let c = app
+        .create_contact(&token, json!({"firstName": "Ada"}))
+        .await;
     let update = "mutation($id: ID!, $v: Int!, $input: ContactInput!) { updateContact(id: $id, input: $input, expectedVersion: $v) { version } }";
-    app.gql_ok(&token, update, json!({"id": c["id"], "v": 1, "input": {"firstName": "Ada2"}})).await;
+    app.gql_ok(
+        &token,
+        update,
+        json!({"id": c["id"], "v": 1, "input": {"firstName": "Ada2"}}),
+    )
+    .await;
     let stale = app
-        .gql(Some(&token), update, json!({"id": c["id"], "v": 1, "input": {"firstName": "Lost"}}))
+        .gql(
+            Some(&token),
+            update,
+            json!({"id": c["id"], "v": 1, "input": {"firstName": "Lost"}}),
+        )
         .await;
     assert_eq!(error_code(&stale), "CONFLICT");
     let read = app
-        .gql_ok(&token, "query($id: ID!) { contact(id: $id) { firstName version } }", json!({"id": c["id"]}))
+        .gql_ok(
+            &token,
+            "query($id: ID!) { contact(id: $id) { firstName version } }",
+            json!({"id": c["id"]}),
+        )
         .await;
     assert_eq!(read["contact"], json!({"firstName": "Ada2", "version": 2}));
 }
 
 async fn deleting_a_contact_removes_it_and_its_appointments(app: TestApp) {
     let (_, token) = app.tenant_with_token("Acme").await;
-    let c = app.create_contact(&token, json!({"firstName": "Ada"})).await;
+    let c = app
+        .create_contact(&token, json!({"firstName": "Ada"}))
+        .await;
     app.gql_ok(
         &token,
         "mutation($c: ID!) { createAppointment(input: {contactId: $c, startsAt: \"2026-12-01T10:00:00Z\", endsAt: \"2026-12-01T11:00:00Z\", title: \"Intro\"}) { id } }",
@@ -120,12 +159,28 @@ async fn deleting_a_contact_removes_it_and_its_appointments(app: TestApp) {
     )
     .await;
     let deleted = app
-        .gql_ok(&token, "mutation($id: ID!) { deleteContact(id: $id) }", json!({"id": c["id"]}))
+        .gql_ok(
+            &token,
+            "mutation($id: ID!) { deleteContact(id: $id) }",
+            json!({"id": c["id"]}),
+        )
         .await;
     assert_eq!(deleted["deleteContact"], c["id"]);
-    let again = app.gql(Some(&token), "mutation($id: ID!) { deleteContact(id: $id) }", json!({"id": c["id"]})).await;
+    let again = app
+        .gql(
+            Some(&token),
+            "mutation($id: ID!) { deleteContact(id: $id) }",
+            json!({"id": c["id"]}),
+        )
+        .await;
     assert_eq!(error_code(&again), "NOT_FOUND");
-    let read = app.gql(Some(&token), "query($id: ID!) { contact(id: $id) { id } }", json!({"id": c["id"]})).await;
+    let read = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { contact(id: $id) { id } }",
+            json!({"id": c["id"]}),
+        )
+        .await;
     assert_eq!(error_code(&read), "NOT_FOUND");
     assert_eq!(app.count_rows("contacts").await, 0);
     assert_eq!(app.count_rows("appointments").await, 0);
@@ -136,14 +191,18 @@ async fn contacts_page_forwards_and_backwards_without_gaps(app: TestApp) {
     let mut ids = Vec::new();
     for i in 0..7 {
         app.clock.advance(1);
-        let c = app.create_contact(&token, json!({"firstName": format!("C{i}")})).await;
+        let c = app
+            .create_contact(&token, json!({"firstName": format!("C{i}")}))
+            .await;
         ids.push(c["id"].as_str().unwrap().to_owned());
     }
     let page = "query($first: Int, $after: String, $last: Int, $before: String) { contacts(first: $first, after: $after, last: $last, before: $before) { totalCount edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let data = app.gql_ok(&token, page, json!({"first": 3, "after": after})).await;
+        let data = app
+            .gql_ok(&token, page, json!({"first": 3, "after": after}))
+            .await;
         let conn = &data["contacts"];
         assert_eq!(conn["totalCount"], 7);
         for e in conn["edges"].as_array().unwrap() {
@@ -154,14 +213,31 @@ async fn contacts_page_forwards_and_backwards_without_gaps(app: TestApp) {
         }
         after = conn["pageInfo"]["endCursor"].as_str().map(str::to_owned);
     }
-    assert_eq!(seen, ids, "forward pages cover every contact once, in creation order");
+    assert_eq!(
+        seen, ids,
+        "forward pages cover every contact once, in creation order"
+    );
     let last = app.gql_ok(&token, page, json!({"last": 2})).await;
-    let tail: Vec<_> = last["contacts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
+    let tail: Vec<_> = last["contacts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(tail, ids[5..].to_vec());
     assert_eq!(last["contacts"]["pageInfo"]["hasPreviousPage"], true);
-    let before = last["contacts"]["pageInfo"]["startCursor"].as_str().unwrap();
-    let prev = app.gql_ok(&token, page, json!({"last": 2, "before": before})).await;
-    let prev_ids: Vec<_> = prev["contacts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
+    let before = last["contacts"]["pageInfo"]["startCursor"]
+        .as_str()
+        .unwrap();
+    let prev = app
+        .gql_ok(&token, page, json!({"last": 2, "before": before}))
+        .await;
+    let prev_ids: Vec<_> = prev["contacts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(prev_ids, ids[3..5].to_vec());
 }
 
@@ -171,7 +247,11 @@ async fn contacts_filter_by_text_tag_source_and_update_time(app: TestApp) {
     app.create_contact(&token, json!({"firstName": "Charles", "employer": "Difference_Works", "phones": [{"number": "+442071234567"}], "source": "IMPORT"})).await;
     app.clock.advance(60);
     let since = app.clock_now();
-    app.create_contact(&token, json!({"firstName": "100% Percy", "tags": ["vip", "late"]})).await;
+    app.create_contact(
+        &token,
+        json!({"firstName": "100% Percy", "tags": ["vip", "late"]}),
+    )
+    .await;
     let names = |filter: serde_json::Value| {
         let app = &app;
         let token = token.clone();
@@ -179,7 +259,12 @@ async fn contacts_filter_by_text_tag_source_and_update_time(app: TestApp) {
             let data = app
                 .gql_ok(&token, "query($f: ContactFilterInput) { contacts(filter: $f) { totalCount nodes { firstName } } }", json!({"f": filter}))
                 .await;
-            let mut names: Vec<String> = data["contacts"]["nodes"].as_array().unwrap().iter().map(|n| n["firstName"].as_str().unwrap().to_owned()).collect();
+            let mut names: Vec<String> = data["contacts"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["firstName"].as_str().unwrap().to_owned())
+                .collect();
             names.sort();
             assert_eq!(data["contacts"]["totalCount"], names.len());
             names
@@ -190,7 +275,11 @@ async fn contacts_filter_by_text_tag_source_and_update_time(app: TestApp) {
     assert_eq!(names(json!({"text": "2071234"})).await, ["Charles"]);
     assert_eq!(names(json!({"text": "difference_"})).await, ["Charles"]);
     assert_eq!(names(json!({"text": "100%"})).await, ["100% Percy"]);
-    assert_eq!(names(json!({"text": "_"})).await, ["Charles"], "LIKE wildcards are literal");
+    assert_eq!(
+        names(json!({"text": "_"})).await,
+        ["Charles"],
+        "LIKE wildcards are literal"
+    );
     assert_eq!(names(json!({"tag": "vip"})).await, ["100% Percy", "Ada"]);
     assert_eq!(names(json!({"tag": "vi"})).await, Vec::<String>::new());
     assert_eq!(names(json!({"source": "IMPORT"})).await, ["Charles"]);
@@ -205,18 +294,43 @@ async fn contacts_order_by_last_name_descending(app: TestApp) {
     }
     let q = "query($after: String) { contacts(first: 2, after: $after, orderBy: {field: LAST_NAME, direction: DESC}) { nodes { lastName } pageInfo { endCursor } } }";
     let first = app.gql_ok(&token, q, json!({})).await;
-    assert_eq!(first["contacts"]["nodes"], json!([{"lastName": "Turing"}, {"lastName": "Lovelace"}]));
-    let next = app.gql_ok(&token, q, json!({"after": first["contacts"]["pageInfo"]["endCursor"]})).await;
-    assert_eq!(next["contacts"]["nodes"], json!([{"lastName": "Hopper"}, {"lastName": "Babbage"}]));
+    assert_eq!(
+        first["contacts"]["nodes"],
+        json!([{"lastName": "Turing"}, {"lastName": "Lovelace"}])
+    );
+    let next = app
+        .gql_ok(
+            &token,
+            q,
+            json!({"after": first["contacts"]["pageInfo"]["endCursor"]}),
+        )
+        .await;
+    assert_eq!(
+        next["contacts"]["nodes"],
+        json!([{"lastName": "Hopper"}, {"lastName": "Babbage"}])
+    );
 }
 
 async fn page_sizes_are_capped_at_one_hundred(app: TestApp) {
     let (_, token) = app.tenant_with_token("Acme").await;
-    for (args, field) in [("first: 101", "first"), ("last: 101", "last"), ("first: -1", "first"), ("after: \"nonsense\"", "after")] {
-        let body = app.gql(Some(&token), &format!("{{ contacts({args}) {{ totalCount }} }}"), json!({})).await;
+    for (args, field) in [
+        ("first: 101", "first"),
+        ("last: 101", "last"),
+        ("first: -1", "first"),
+        ("after: \"nonsense\"", "after"),
+    ] {
+        let body = app
+            .gql(
+                Some(&token),
+                &format!("{{ contacts({args}) {{ totalCount }} }}"),
+                json!({}),
+            )
+            .await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{args}");
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{args}");
     }
-    let ok = app.gql_ok(&token, "{ contacts(first: 100) { totalCount } }", json!({})).await;
+    let ok = app
+        .gql_ok(&token, "{ contacts(first: 100) { totalCount } }", json!({}))
+        .await;
     assert_eq!(ok["contacts"]["totalCount"], 0);
 }

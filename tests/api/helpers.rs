@@ -26,6 +26,12 @@ impl TestClock {
     }
 }
 
+impl TestClock {
+    pub fn now_secs(&self) -> i64 {
+        self.now().timestamp()
+    }
+}
+
 impl Clock for TestClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         let micros = self.0.load(Ordering::SeqCst);
@@ -38,7 +44,6 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub authority: TokenAuthority,
     pub clock: Arc<TestClock>,
-    pub backend: Backend,
     /// The server's own pool (the application role on PostgreSQL).
     pub db: DatabaseConnection,
     /// On PostgreSQL: this test's database as its owner, as the application role, and as
@@ -62,24 +67,28 @@ fn postgres_required() -> bool {
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<Self> {
         match backend {
-            Backend::Sqlite => Some(Self::start(backend, None).await),
+            Backend::Sqlite => Some(Self::start(None).await),
             Backend::Postgres => {
                 let urls = match crate::pg::fresh_database().await {
                     Ok(urls) => urls,
                     Err(e) if postgres_required() => {
-                        panic!("PostgreSQL is required (CUSTODIAN_REQUIRE_POSTGRES=1) but unusable: {e}")
+                        panic!(
+                            "PostgreSQL is required (CUSTODIAN_REQUIRE_POSTGRES=1) but unusable: {e}"
+                        )
                     }
                     Err(e) => {
-                        eprintln!("SKIPPED: PostgreSQL suite not run, PostgreSQL unreachable ({e})");
+                        eprintln!(
+                            "SKIPPED: PostgreSQL suite not run, PostgreSQL unreachable ({e})"
+                        );
                         return None;
                     }
                 };
-                Some(Self::start(backend, Some(urls)).await)
+                Some(Self::start(Some(urls)).await)
             }
         }
     }
 
-    async fn start(backend: Backend, pg: Option<crate::pg::TestDatabase>) -> Self {
+    async fn start(pg: Option<crate::pg::TestDatabase>) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let mut settings = ServeSettings::local(data_dir.path());
         if let Some(pg) = &pg {
@@ -102,7 +111,6 @@ impl TestApp {
             client: reqwest::Client::new(),
             authority,
             clock,
-            backend,
             db,
             owner_url: pg.as_ref().map(|p| p.owner_url.clone()),
             app_url: pg.as_ref().map(|p| p.app_url.clone()),
@@ -205,7 +213,9 @@ impl TestApp {
 
 /// The `extensions.code` of the first error.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>")
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
 }
 
 /// Runs each named `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
@@ -233,4 +243,3 @@ macro_rules! on_both_backends {
         }
     };
 }
-

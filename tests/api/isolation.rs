@@ -24,7 +24,9 @@ fn shape(body: &Value) -> Value {
 async fn every_operation_on_another_tenants_rows_answers_like_a_missing_row(app: TestApp) {
     let (_, acme) = app.tenant_with_token("Acme").await;
     let (_, globex) = app.tenant_with_token("Globex").await;
-    let contact = app.create_contact(&globex, json!({"firstName": "Secret", "lastName": "Agent"})).await;
+    let contact = app
+        .create_contact(&globex, json!({"firstName": "Secret", "lastName": "Agent"}))
+        .await;
     let appt = app
         .gql_ok(
             &globex,
@@ -35,24 +37,54 @@ async fn every_operation_on_another_tenants_rows_answers_like_a_missing_row(app:
         .clone();
     let missing = json!(uuid::Uuid::now_v7().to_string());
     let operations: Vec<(&str, &str)> = vec![
-        ("contact", "query($id: ID!) { contact(id: $id) { id firstName } }"),
-        ("updateContact", "mutation($id: ID!) { updateContact(id: $id, input: {firstName: \"Pwned\"}, expectedVersion: 1) { id } }"),
-        ("deleteContact", "mutation($id: ID!) { deleteContact(id: $id) }"),
-        ("createAppointment", "mutation($id: ID!) { createAppointment(input: {contactId: $id, startsAt: \"2026-12-01T10:00:00Z\", endsAt: \"2026-12-01T11:00:00Z\", title: \"x\"}) { id } }"),
-        ("appointments", "query($id: ID!) { appointments(filter: {contactId: $id}) { totalCount nodes { id } } }"),
-        ("appointment", "query($id: ID!) { appointment(id: $id) { id title } }"),
-        ("updateAppointment", "mutation($id: ID!) { updateAppointment(id: $id, input: {title: \"Pwned\"}, expectedVersion: 1) { id } }"),
-        ("deleteAppointment", "mutation($id: ID!) { deleteAppointment(id: $id) }"),
+        (
+            "contact",
+            "query($id: ID!) { contact(id: $id) { id firstName } }",
+        ),
+        (
+            "updateContact",
+            "mutation($id: ID!) { updateContact(id: $id, input: {firstName: \"Pwned\"}, expectedVersion: 1) { id } }",
+        ),
+        (
+            "deleteContact",
+            "mutation($id: ID!) { deleteContact(id: $id) }",
+        ),
+        (
+            "createAppointment",
+            "mutation($id: ID!) { createAppointment(input: {contactId: $id, startsAt: \"2026-12-01T10:00:00Z\", endsAt: \"2026-12-01T11:00:00Z\", title: \"x\"}) { id } }",
+        ),
+        (
+            "appointments",
+            "query($id: ID!) { appointments(filter: {contactId: $id}) { totalCount nodes { id } } }",
+        ),
+        (
+            "appointment",
+            "query($id: ID!) { appointment(id: $id) { id title } }",
+        ),
+        (
+            "updateAppointment",
+            "mutation($id: ID!) { updateAppointment(id: $id, input: {title: \"Pwned\"}, expectedVersion: 1) { id } }",
+        ),
+        (
+            "deleteAppointment",
+            "mutation($id: ID!) { deleteAppointment(id: $id) }",
+        ),
     ];
     for (name, op) in operations {
-        let target = if name.contains("ppointment") && name != "createAppointment" && name != "appointments" {
-            &appt
-        } else {
-            &contact["id"]
-        };
+        let target =
+            if name.contains("ppointment") && name != "createAppointment" && name != "appointments"
+            {
+                &appt
+            } else {
+                &contact["id"]
+            };
         let theirs = app.gql(Some(&acme), op, json!({"id": target})).await;
         let nobody = app.gql(Some(&acme), op, json!({"id": missing})).await;
-        assert_eq!(shape(&theirs), shape(&nobody), "{name}: another tenant's row must look missing");
+        assert_eq!(
+            shape(&theirs),
+            shape(&nobody),
+            "{name}: another tenant's row must look missing"
+        );
         assert!(
             theirs.get("errors").is_some() || name == "appointments",
             "{name} must fail: {theirs}"
@@ -73,11 +105,20 @@ async fn every_operation_on_another_tenants_rows_answers_like_a_missing_row(app:
 async fn listings_and_counts_never_include_another_tenants_rows(app: TestApp) {
     let (_, acme) = app.tenant_with_token("Acme").await;
     let (_, globex) = app.tenant_with_token("Globex").await;
-    app.create_contact(&acme, json!({"firstName": "Mine", "tags": ["shared"]})).await;
+    app.create_contact(&acme, json!({"firstName": "Mine", "tags": ["shared"]}))
+        .await;
     for i in 0..3 {
-        app.create_contact(&globex, json!({"firstName": format!("Theirs{i}"), "tags": ["shared"]})).await;
+        app.create_contact(
+            &globex,
+            json!({"firstName": format!("Theirs{i}"), "tags": ["shared"]}),
+        )
+        .await;
     }
-    for filter in [json!({}), json!({"tag": "shared"}), json!({"text": "theirs"})] {
+    for filter in [
+        json!({}),
+        json!({"tag": "shared"}),
+        json!({"text": "theirs"}),
+    ] {
         let data = app
             .gql_ok(&acme, "query($f: ContactFilterInput) { contacts(first: 100, filter: $f) { totalCount nodes { firstName } } }", json!({"f": filter}))
             .await;
@@ -86,6 +127,8 @@ async fn listings_and_counts_never_include_another_tenants_rows(app: TestApp) {
         }
         assert!(data["contacts"]["totalCount"].as_u64().unwrap() <= 1);
     }
-    let appts = app.gql_ok(&acme, "{ appointments { totalCount } }", json!({})).await;
+    let appts = app
+        .gql_ok(&acme, "{ appointments { totalCount } }", json!({}))
+        .await;
     assert_eq!(appts["appointments"]["totalCount"], 0);
 }

@@ -85,7 +85,9 @@ pub async fn fresh_database() -> Result<TestDatabase, String> {
     admin.close().await.ok();
     let owner_url = url_for(&admin_url, Some(OWNER_ROLE), &name);
     let owner = connect(&owner_url).await?;
-    custodian_api::db::migrate(&owner).await.map_err(|e| e.to_string())?;
+    custodian_api::db::migrate(&owner)
+        .await
+        .map_err(|e| e.to_string())?;
     custodian_api::db::grant_app_role(&owner, APP_ROLE)
         .await
         .map_err(|e| e.to_string())?;

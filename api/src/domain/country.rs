@@ -54,7 +54,10 @@ mod tests {
 
     #[test]
     fn assigned_codes_parse_in_any_case_and_others_do_not() {
-        assert_eq!(CountryCode::parse("c", "gb").map(|c| c.0), Ok("GB".to_owned()));
+        assert_eq!(
+            CountryCode::parse("c", "gb").map(|c| c.0),
+            Ok("GB".to_owned())
+        );
         assert!(CountryCode::parse("c", "UK").is_err());
         assert!(CountryCode::parse("c", "XX").is_err());
         assert!(CountryCode::parse("c", "").is_err());

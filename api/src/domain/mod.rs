@@ -45,7 +45,10 @@ pub fn bounded_text(
             format!("{field} must be at most {max} characters"),
         ));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(Invalid::new(
             field,
             format!("{field} must not contain control characters"),
@@ -58,7 +61,11 @@ pub fn bounded_text(
 ///
 /// # Errors
 /// [`Invalid`] naming `field` when a limit is broken.
-pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
+pub fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, Invalid> {
     match value {
         None => Ok(None),
         Some(v) => bounded_text(field, v, max, false).map(|s| Some(s).filter(|s| !s.is_empty())),

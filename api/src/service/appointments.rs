@@ -4,9 +4,7 @@ use chrono::{DateTime, Utc};
 use entities::appointment;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{ExprTrait, SimpleExpr};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Select,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Select};
 
 use super::contacts;
 use super::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_cursor, timestamp_key};
@@ -202,8 +200,8 @@ fn scoped(tx: &TenantTx, id: AppointmentId) -> SimpleExpr {
 }
 
 fn filtered(tx: &TenantTx, filter: &AppointmentFilter) -> Select<appointment::Entity> {
-    let mut select = appointment::Entity::find()
-        .filter(appointment::Column::TenantId.eq(tx.tenant().as_uuid()));
+    let mut select =
+        appointment::Entity::find().filter(appointment::Column::TenantId.eq(tx.tenant().as_uuid()));
     if let Some(contact) = filter.contact_id {
         select = select.filter(appointment::Column::ContactId.eq(contact.as_uuid()));
     }

@@ -7,13 +7,12 @@ use entities::{contact, tenant};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Select, Value,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, Select, Value,
 };
 
 use super::pagination::{
-    Ordering, Page, PageRequest, fetch_page, text_cursor, text_key, timestamp_cursor,
-    timestamp_key,
+    Ordering, Page, PageRequest, fetch_page, text_cursor, text_key, timestamp_cursor, timestamp_key,
 };
 use super::to_json;
 use crate::auth::Caller;
@@ -253,7 +252,12 @@ fn stale(current: i32, expected: i32) -> ServiceError {
 fn filtered(tx: &TenantTx, filter: &ContactFilter) -> Select<contact::Entity> {
     let mut select =
         contact::Entity::find().filter(contact::Column::TenantId.eq(tx.tenant().as_uuid()));
-    if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(text) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         let escaped = text
             .to_lowercase()
             .replace('\\', "\\\\")
@@ -265,10 +269,9 @@ fn filtered(tx: &TenantTx, filter: &ContactFilter) -> Select<contact::Entity> {
     }
     if let Some(tag) = filter.tag.as_deref() {
         select = select.filter(match tx.get_database_backend() {
-            DatabaseBackend::Postgres => Expr::cust_with_values(
-                "tags @> $1",
-                [Value::from(serde_json::json!([tag]))],
-            ),
+            DatabaseBackend::Postgres => {
+                Expr::cust_with_values("tags @> $1", [Value::from(serde_json::json!([tag]))])
+            }
             // SQLite reads `$1` as a named parameter shared by every `$1` in the
             // statement; `?` is positional.
             _ => Expr::cust_with_values(

@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, Select, Value,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    Select, Value,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -77,13 +77,19 @@ impl PageRequest {
         }
         if last.is_some() || before.is_some() {
             Ok(Self {
-                limit: last.map(|n| count("last", n)).transpose()?.unwrap_or(DEFAULT_PAGE),
+                limit: last
+                    .map(|n| count("last", n))
+                    .transpose()?
+                    .unwrap_or(DEFAULT_PAGE),
                 forward: false,
                 cursor: before.map(|c| Cursor::decode("before", c)).transpose()?,
             })
         } else {
             Ok(Self {
-                limit: first.map(|n| count("first", n)).transpose()?.unwrap_or(DEFAULT_PAGE),
+                limit: first
+                    .map(|n| count("first", n))
+                    .transpose()?
+                    .unwrap_or(DEFAULT_PAGE),
                 forward: true,
                 cursor: after.map(|c| Cursor::decode("after", c)).transpose()?,
             })
@@ -241,12 +247,22 @@ mod tests {
         assert!(PageRequest::parse(Some(1), None, Some(1), None).is_err());
         assert!(PageRequest::parse(None, Some("garbage"), None, None).is_err());
         let r = PageRequest::parse(None, None, Some(5), None);
-        assert!(matches!(r, Ok(PageRequest { limit: 5, forward: false, cursor: None })));
+        assert!(matches!(
+            r,
+            Ok(PageRequest {
+                limit: 5,
+                forward: false,
+                cursor: None
+            })
+        ));
     }
 
     #[test]
     fn cursors_round_trip() {
-        let c = Cursor { key: "x".into(), id: Uuid::now_v7() };
+        let c = Cursor {
+            key: "x".into(),
+            id: Uuid::now_v7(),
+        };
         assert_eq!(Cursor::decode("after", &c.encode()), Ok(c));
     }
 }

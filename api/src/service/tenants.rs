@@ -35,7 +35,9 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let created = tenant::Entity::insert(model).exec_with_returning(db).await?;
+    let created = tenant::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?;
     tracing::info!(tenant_id = %id, "tenant created");
     Ok(created)
 }

@@ -33,10 +33,17 @@ impl AppointmentMutation {
     ) -> GqlResult<Appointment> {
         let id = parse_id::<AppointmentId>("id", &id).gql()?;
         let changes = input.into_changes().gql()?;
-        appointments::update(db(ctx), caller(ctx), id, changes, expected_version, now(ctx))
-            .await
-            .map(Appointment)
-            .gql()
+        appointments::update(
+            db(ctx),
+            caller(ctx),
+            id,
+            changes,
+            expected_version,
+            now(ctx),
+        )
+        .await
+        .map(Appointment)
+        .gql()
     }
 
     async fn delete_appointment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {

@@ -31,10 +31,17 @@ impl ContactMutation {
     ) -> GqlResult<Contact> {
         let id = parse_id::<ContactId>("id", &id).gql()?;
         let changes = input.into_changes().gql()?;
-        contacts::update(db(ctx), caller(ctx), id, changes, expected_version, now(ctx))
-            .await
-            .map(Contact)
-            .gql()
+        contacts::update(
+            db(ctx),
+            caller(ctx),
+            id,
+            changes,
+            expected_version,
+            now(ctx),
+        )
+        .await
+        .map(Contact)
+        .gql()
     }
 
     /// Deletes the contact and its appointments; returns its id.

@@ -12,7 +12,11 @@ pub struct TenantMutation;
 #[Object]
 impl TenantMutation {
     /// Opens a controller account (platform admin).
-    async fn create_tenant(&self, ctx: &Context<'_>, input: CreateTenantInput) -> GqlResult<Tenant> {
+    async fn create_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTenantInput,
+    ) -> GqlResult<Tenant> {
         crate::policy::require_platform_admin(caller(ctx)).gql()?;
         let new = input.parse().gql()?;
         tenants::create(db(ctx), caller(ctx), new, now(ctx))

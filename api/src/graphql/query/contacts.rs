@@ -11,13 +11,19 @@ use crate::service::pagination::PageRequest;
 #[derive(Default)]
 pub struct ContactQuery;
 
+// Relay's four paging arguments plus filter and order are the API; the resolver only
+// forwards them.
+#[allow(clippy::too_many_arguments)]
 #[Object]
 impl ContactQuery {
     /// One of the caller's contacts. Another tenant's id answers exactly like an id that
     /// does not exist: `NOT_FOUND`.
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Contact> {
         let id = parse_id::<ContactId>("id", &id).gql()?;
-        contacts::get(db(ctx), caller(ctx), id).await.map(Contact).gql()
+        contacts::get(db(ctx), caller(ctx), id)
+            .await
+            .map(Contact)
+            .gql()
     }
 
     /// The caller's contacts, a page at a time (`first`/`last` at most 100, default 20).

@@ -14,8 +14,14 @@ pub struct TenantQuery;
 impl TenantQuery {
     /// A controller's own account (omit `id`); a platform admin names any account.
     async fn tenant(&self, ctx: &Context<'_>, id: Option<ID>) -> GqlResult<Tenant> {
-        let id = id.map(|id| parse_id::<TenantId>("id", &id)).transpose().gql()?;
-        tenants::get(db(ctx), caller(ctx), id).await.map(Tenant).gql()
+        let id = id
+            .map(|id| parse_id::<TenantId>("id", &id))
+            .transpose()
+            .gql()?;
+        tenants::get(db(ctx), caller(ctx), id)
+            .await
+            .map(Tenant)
+            .gql()
     }
 
     /// Every controller account, oldest first (platform admin).

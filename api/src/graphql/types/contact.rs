@@ -145,8 +145,7 @@ impl Contact {
         last: Option<i32>,
         before: Option<String>,
     ) -> GqlResult<AppointmentConnection> {
-        let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref())
-            .gql()?;
+        let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
         let filter = AppointmentFilter {
             contact_id: Some(self.0.id.into()),
             ..AppointmentFilter::default()

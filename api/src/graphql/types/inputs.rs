@@ -273,7 +273,11 @@ impl UpdateAppointmentInput {
                 .title
                 .map(|t| bounded_text("title", &t, crate::domain::appointment::MAX_TITLE, true))
                 .transpose()?,
-            location: optional("location", self.location, crate::domain::appointment::MAX_LOCATION)?,
+            location: optional(
+                "location",
+                self.location,
+                crate::domain::appointment::MAX_LOCATION,
+            )?,
             notes: optional("notes", self.notes, crate::domain::appointment::MAX_NOTES)?,
         })
     }

@@ -53,7 +53,10 @@ pub struct TenantConnection {
 #[ComplexObject]
 impl TenantConnection {
     async fn nodes(&self, _ctx: &Context<'_>) -> Vec<Tenant> {
-        self.edges.iter().map(|e| Tenant(e.node.0.clone())).collect()
+        self.edges
+            .iter()
+            .map(|e| Tenant(e.node.0.clone()))
+            .collect()
     }
 }
 

@@ -1,0 +1,178 @@
+//! The `custodian` binary as a new user runs it: `serve`, `token`, `schema`, `migrate`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_custodian");
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The token is the last word `custodian token` prints on stdout.
+fn token(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "--data-dir", dir.to_str().unwrap()])
+        .args(args)
+        .env_remove("CUSTODIAN_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+async fn gql(client: &reqwest::Client, base: &str, token: &str, query: &str) -> Value {
+    let body: Value = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"].clone()
+}
+
+#[tokio::test]
+async fn the_acceptance_example_runs_against_the_real_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let server = Server(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ])
+            .env_remove("CUSTODIAN_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/readyz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        data.join("custodian.db").exists(),
+        "the SQLite file is created in the data directory"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("jwt-hs256.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the signing key is private");
+    }
+    let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
+    let created = gql(&client, &base, &alice, r#"mutation { createTenant(input: {name: "Acme", jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }"#).await;
+    let tenant = created["createTenant"]["id"].as_str().unwrap().to_owned();
+    let bob = token(
+        &data,
+        &[
+            "--role",
+            "controller_admin",
+            "--tenant",
+            &tenant,
+            "--sub",
+            "bob",
+        ],
+    );
+    let contact = gql(&client, &base, &bob, r#"mutation { createContact(input: {firstName: "Ada", lastName: "Lovelace",
+  emails: [{address: "ada@example.com"}], phones: [{number: "+442071234567", kind: FAX}]}) { id version } }"#).await;
+    let id = contact["createContact"]["id"].as_str().unwrap();
+    let read = gql(&client, &base, &bob, &format!(r#"query {{ contact(id: "{id}") {{ firstName emails {{ address }} phones {{ number kind }} }} }}"#)).await;
+    assert_eq!(
+        read["contact"]["phones"],
+        json!([{"number": "+442071234567", "kind": "FAX"}])
+    );
+    let list = gql(&client, &base, &bob, "query { contacts(first: 10) { totalCount edges { node { id } } pageInfo { hasNextPage endCursor } } }").await;
+    assert_eq!(list["contacts"]["totalCount"], 1);
+    drop(server);
+}
+
+#[test]
+fn custodian_schema_prints_exactly_schema_graphql() {
+    let out = Command::new(BIN).arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql")).unwrap();
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == committed,
+        "schema.graphql drifted from `custodian schema`"
+    );
+}
+
+#[test]
+fn custodian_migrate_creates_the_schema_in_a_given_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    for _ in 0..2 {
+        let out = Command::new(BIN)
+            .args(["migrate", "--database-url", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "migrate is repeatable: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_controller_token_needs_a_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--role",
+            "controller_admin",
+            "--sub",
+            "bob",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tenant is required"));
+}
