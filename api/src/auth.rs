@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::SharedClock;
 use crate::config::{AuthSettings, KeyAlgorithm};
 use crate::domain::TenantId;
+use crate::domain::instruction::Purpose;
 
 /// Seconds of clock skew tolerated on `exp` and `iat`.
 const LEEWAY_SECONDS: i64 = 30;
@@ -29,6 +30,8 @@ pub enum ActorKind {
     ProcessorStaff,
     /// The processor's platform operator.
     PlatformAdmin,
+    /// A partner subprocessor, through a scoped token.
+    Subprocessor,
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,7 +82,10 @@ pub struct Caller {
     pub subject: String,
     pub role: Role,
     pub tenant: Option<TenantId>,
-    pub purpose: Option<String>,
+    /// The purpose of processing the caller acts for (staff, admins, partners).
+    pub purpose: Option<Purpose>,
+    /// The one instruction the caller may act under, when its token names one.
+    pub instruction: Option<uuid::Uuid>,
     pub scopes: Vec<String>,
 }
 
@@ -96,7 +102,8 @@ pub struct Viewer {
     pub actor_kind: ActorKind,
     pub roles: Vec<Role>,
     pub tenant_id: Option<async_graphql::ID>,
-    pub purpose: Option<String>,
+    pub purpose: Option<Purpose>,
+    pub instruction_id: Option<async_graphql::ID>,
     pub scopes: Vec<String>,
 }
 
@@ -107,7 +114,8 @@ impl From<&Caller> for Viewer {
             actor_kind: c.actor_kind(),
             roles: vec![c.role],
             tenant_id: c.tenant.map(|t| async_graphql::ID(t.to_string())),
-            purpose: c.purpose.clone(),
+            purpose: c.purpose,
+            instruction_id: c.instruction.map(|i| async_graphql::ID(i.to_string())),
             scopes: c.scopes.clone(),
         }
     }
@@ -125,6 +133,8 @@ struct Claims {
     tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     purpose: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    instruction: Option<String>,
     /// Space-separated, as in OAuth 2.0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
@@ -148,7 +158,8 @@ pub struct TokenRequest {
     pub subject: String,
     pub role: Role,
     pub tenant: Option<TenantId>,
-    pub purpose: Option<String>,
+    pub purpose: Option<Purpose>,
+    pub instruction: Option<uuid::Uuid>,
     pub scopes: Vec<String>,
     pub ttl_seconds: i64,
 }
@@ -264,11 +275,26 @@ impl TokenAuthority {
                 role.as_claim()
             )));
         }
+        let purpose = claims
+            .purpose
+            .as_deref()
+            .map(|p| {
+                Purpose::parse(p)
+                    .ok_or_else(|| AuthError::Invalid(format!("unknown purpose {p:?}")))
+            })
+            .transpose()?;
+        let instruction = claims
+            .instruction
+            .as_deref()
+            .map(uuid::Uuid::parse_str)
+            .transpose()
+            .map_err(|_| AuthError::Invalid("instruction is not a UUID".into()))?;
         Ok(Caller {
             subject: claims.sub,
             role,
             tenant,
-            purpose: claims.purpose,
+            purpose,
+            instruction,
             scopes: claims
                 .scope
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
@@ -292,7 +318,8 @@ impl TokenAuthority {
             iat: now,
             role: request.role.as_claim().to_owned(),
             tenant: request.tenant.map(|t| t.to_string()),
-            purpose: request.purpose.clone(),
+            purpose: request.purpose.map(|p| p.as_str().to_ascii_lowercase()),
+            instruction: request.instruction.map(|i| i.to_string()),
             scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
         };
         jsonwebtoken::encode(&Header::new(inner.algorithm), &claims, key)

@@ -10,6 +10,8 @@ use crate::auth::{Role, TokenAuthority, TokenRequest};
 use crate::clock::SystemClock;
 use crate::config::{AuthSettings, LogFormat, ServeSettings, StorageSettings};
 use crate::domain::TenantId;
+use crate::domain::instruction::Purpose;
+use crate::service::ledger;
 use crate::startup::Application;
 use crate::{db, graphql, telemetry};
 
@@ -48,6 +50,34 @@ enum Command {
     },
     /// Mint a signed token for local use; the token is the last word printed.
     Token(TokenArgs),
+    /// Work with a tenant's access ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Write a tenant's access records as JSON Lines, oldest first: each line is the
+    /// record's canonical JSON plus its `hash`.
+    Export {
+        /// The tenant (controller) id.
+        #[arg(long)]
+        tenant: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        storage: StorageSettings,
+    },
+    /// Recompute a tenant's hash chain and report whether it holds.
+    Verify {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        storage: StorageSettings,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,9 +91,13 @@ struct TokenArgs {
     /// Tenant id, required for every role but `platform_admin`.
     #[arg(long)]
     tenant: Option<String>,
-    /// Purpose of processing (processor staff).
+    /// Purpose of processing, for processor staff and platform admins: service_delivery,
+    /// support, email_marketing, import, security or legal_compliance.
     #[arg(long)]
     purpose: Option<String>,
+    /// Restrict the token to one processing instruction (its id).
+    #[arg(long)]
+    instruction: Option<String>,
     /// Scopes, space-separated or repeated.
     #[arg(long)]
     scope: Vec<String>,
@@ -107,6 +141,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Ledger { command } => ledger(command).await,
         Command::Token(args) => {
             let role = Role::parse(&args.role).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -123,13 +158,25 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             if role.needs_tenant() && tenant.is_none() {
                 anyhow::bail!("--tenant is required for role {}", args.role);
             }
+            let purpose = args
+                .purpose
+                .as_deref()
+                .map(|p| Purpose::parse(p).ok_or_else(|| anyhow::anyhow!("unknown purpose {p:?}")))
+                .transpose()?;
+            let instruction = args
+                .instruction
+                .as_deref()
+                .map(uuid::Uuid::parse_str)
+                .transpose()
+                .map_err(|_| anyhow::anyhow!("--instruction must be a UUID"))?;
             let authority =
                 TokenAuthority::from_settings(&args.auth, &args.data_dir, Arc::new(SystemClock))?;
             let token = authority.mint(&TokenRequest {
                 subject: args.sub,
                 role,
                 tenant,
-                purpose: args.purpose,
+                purpose,
+                instruction,
                 scopes: args
                     .scope
                     .iter()
@@ -160,5 +207,51 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         "mint a token with: custodian token --data-dir {data_dir} --role platform_admin --sub <you>"
     );
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
+    let (tenant, storage) = match &command {
+        LedgerCommand::Export {
+            tenant, storage, ..
+        }
+        | LedgerCommand::Verify { tenant, storage } => (tenant, storage),
+    };
+    let tenant = TenantId::parse(tenant).map_err(|_| anyhow::anyhow!("--tenant must be a UUID"))?;
+    let db = db::connect(storage).await?;
+    let tx = crate::policy::begin_for_tenant(&db, tenant, false).await?;
+    match command {
+        LedgerCommand::Export { output, .. } => {
+            let written = match output {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    let n = ledger::export(&tx, tenant, &mut file).await?;
+                    std::io::Write::flush(&mut file)?;
+                    n
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    let n = ledger::export(&tx, tenant, &mut out).await?;
+                    std::io::Write::flush(&mut out)?;
+                    n
+                }
+            };
+            eprintln!("exported {written} access records");
+        }
+        LedgerCommand::Verify { .. } => {
+            let v = ledger::verify(&tx, tenant).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "valid": v.valid, "checked": v.checked, "firstBrokenAt": v.first_broken_at,
+                    "reason": v.reason, "headSeq": v.head_seq, "headHash": v.head_hash,
+                })
+            );
+            if !v.valid {
+                anyhow::bail!("the ledger of tenant {tenant} does not verify");
+            }
+        }
+    }
+    tx.commit().await?;
     Ok(())
 }

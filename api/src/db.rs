@@ -42,12 +42,21 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
-/// Tables the application role reads and writes. Every one but `tenants` is tenant-owned
+/// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 3] = ["tenants", "contacts", "appointments"];
+pub const APPLICATION_TABLES: [&str; 5] = [
+    "tenants",
+    "contacts",
+    "appointments",
+    "processing_instructions",
+    "ledger_heads",
+];
+/// Tables the application role may only read and append to.
+pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];
 
 /// Grants the application role what serving needs and nothing more: no DDL, no
-/// `TRUNCATE` (which row-level security does not filter), read-only migration history.
+/// `TRUNCATE` (which row-level security does not filter), the ledger append-only, the
+/// migration history read-only.
 /// PostgreSQL only; a no-op on SQLite.
 ///
 /// # Errors
@@ -72,6 +81,13 @@ pub async fn grant_app_role(db: &DatabaseConnection, role: &str) -> Result<(), D
         .await?;
     db.execute_unprepared(&format!(
         "GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}"
+    ))
+    .await?;
+    let append_only = APPEND_ONLY_TABLES.join(", ");
+    db.execute_unprepared(&format!("GRANT SELECT, INSERT ON {append_only} TO {role}"))
+        .await?;
+    db.execute_unprepared(&format!(
+        "REVOKE UPDATE, DELETE, TRUNCATE ON {append_only} FROM {role}"
     ))
     .await?;
     db.execute_unprepared(&format!("REVOKE TRUNCATE ON {tables} FROM {role}"))

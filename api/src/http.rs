@@ -308,7 +308,9 @@ async fn execute(
             return response;
         }
     };
-    let mut request = request;
+    let mut request = request.data(crate::graphql::RequestMeta {
+        request_id: request_id.to_string(),
+    });
     if let Some(caller) = caller {
         request = request.data(caller);
     }

@@ -12,6 +12,7 @@ use crate::auth::TokenAuthority;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::ServeSettings;
 use crate::http::{AppState, routes};
+use crate::service::ledger::Ledger;
 use crate::{db, graphql};
 
 pub struct Application {
@@ -52,7 +53,7 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
-            schema: graphql::schema::build(db.clone(), clock),
+            schema: graphql::schema::build(db.clone(), clock, Ledger::start(db.clone())),
             auth,
             db: db.clone(),
             playground: settings.playground,

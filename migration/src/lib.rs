@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_core;
 mod m20261129_000002_row_level_security;
+mod m20261129_000003_instructions_and_ledger;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_core::Migration),
             Box::new(m20261129_000002_row_level_security::Migration),
+            Box::new(m20261129_000003_instructions_and_ledger::Migration),
         ]
     }
 }
@@ -35,8 +37,28 @@ async fn run_script(
         }
     };
     let db = manager.get_connection();
-    for statement in script.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
-        db.execute_unprepared(statement).await?;
+    for statement in statements(script) {
+        db.execute_unprepared(&statement).await?;
     }
     Ok(())
+}
+
+/// Splits a script at `;` line ends, except inside a `$fn$ … $fn$` function body.
+fn statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for piece in script.split(";\n") {
+        if !current.is_empty() {
+            current.push_str(";\n");
+        }
+        current.push_str(piece);
+        if current.matches("$fn$").count() % 2 == 0 {
+            let statement = current.trim();
+            if !statement.is_empty() {
+                out.push(statement.to_owned());
+            }
+            current.clear();
+        }
+    }
+    out
 }

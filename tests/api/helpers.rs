@@ -126,6 +126,7 @@ impl TestApp {
                 role,
                 tenant: tenant.map(|t| TenantId::parse(t).unwrap()),
                 purpose: None,
+                instruction: None,
                 scopes: vec![],
                 ttl_seconds: 3600,
             })

@@ -294,6 +294,7 @@ mod tests {
                     role: custodian_api::auth::Role::ControllerUser,
                     tenant: Some(TenantId::parse(tenant).unwrap()),
                     purpose: None,
+                    instruction: None,
                     scopes: vec![],
                     ttl_seconds: 600,
                 })
@@ -351,7 +352,7 @@ mod tests {
                 .await
                 .unwrap();
         // Deliberately no tenant filter: what a buggy resolver would write.
-        let rows = contact::Entity::find().all(&*tx).await.unwrap();
+        let rows = contact::Entity::find().all(&tx).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(rows.len(), 2);
         assert!(rows.iter().all(|r| r.tenant_id.to_string() == a));

@@ -51,6 +51,21 @@ pub struct AppointmentChanges {
 }
 
 impl AppointmentChanges {
+    /// The GraphQL names of the fields these changes set.
+    pub fn field_names(&self) -> Vec<String> {
+        [
+            ("startsAt", self.starts_at.is_some()),
+            ("endsAt", self.ends_at.is_some()),
+            ("title", self.title.is_some()),
+            ("location", self.location.is_some()),
+            ("notes", self.notes.is_some()),
+        ]
+        .iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
+    }
+
     /// The start and end after the change, which must still be in order.
     ///
     /// # Errors

@@ -310,6 +310,36 @@ pub struct ContactChanges {
     pub opt_out_sharing: Option<bool>,
 }
 
+impl ContactChanges {
+    /// The GraphQL names of the fields these changes set.
+    pub fn field_names(&self) -> Vec<String> {
+        let set = [
+            ("firstName", self.first_name.is_some()),
+            ("lastName", self.last_name.is_some()),
+            ("emails", self.emails.is_some()),
+            ("phones", self.phones.is_some()),
+            ("addresses", self.addresses.is_some()),
+            ("employer", self.employer.is_some()),
+            ("jobTitle", self.job_title.is_some()),
+            ("customFields", self.custom_fields.is_some()),
+            ("tags", self.tags.is_some()),
+            ("source", self.source.is_some()),
+            (
+                "marketingPreferences",
+                self.marketing_email.is_some()
+                    || self.marketing_sms.is_some()
+                    || self.marketing_phone.is_some(),
+            ),
+            ("optOutOfSale", self.opt_out_sale.is_some()),
+            ("optOutOfSharing", self.opt_out_sharing.is_some()),
+        ];
+        set.iter()
+            .filter(|(_, present)| *present)
+            .map(|(name, _)| (*name).to_owned())
+            .collect()
+    }
+}
+
 /// The lower-cased text the contact filter searches: names, email addresses, phone
 /// numbers (as typed in E.164 and as bare digits) and employer.
 pub fn search_text(

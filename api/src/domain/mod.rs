@@ -4,6 +4,7 @@ pub mod appointment;
 pub mod contact;
 pub mod country;
 pub mod ids;
+pub mod instruction;
 pub mod tenant;
 
 pub use ids::{AppointmentId, ContactId, TenantId};

@@ -12,6 +12,60 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Caller;
 use crate::clock::SharedClock;
 use crate::domain::Invalid;
+use crate::policy::RequestCtx;
+use crate::service::ledger::Ledger;
+
+/// The request id, as the HTTP layer assigned it; it goes into ledger records and logs.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+}
+
+/// What a service call needs, read from the GraphQL context.
+pub(crate) fn request_ctx<'a>(ctx: &'a Context<'_>) -> RequestCtx<'a> {
+    RequestCtx {
+        db: db(ctx),
+        ledger: ctx.data_unchecked::<Ledger>(),
+        caller: caller(ctx),
+        request_id: ctx.data_opt::<RequestMeta>().map(|m| m.request_id.as_str()),
+        now: now(ctx),
+    }
+}
+
+/// The sub-fields the client selected on the current field.
+pub(crate) fn selected(ctx: &Context<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in ctx.field().selection_set() {
+        push_unique(&mut out, f.name());
+    }
+    out
+}
+
+/// The sub-fields selected on a connection's nodes (`nodes { … }` and `edges { node { … } }`).
+pub(crate) fn selected_nodes(ctx: &Context<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in ctx.field().selection_set() {
+        match f.name() {
+            "nodes" => f
+                .selection_set()
+                .for_each(|n| push_unique(&mut out, n.name())),
+            "edges" => {
+                for e in f.selection_set().filter(|e| e.name() == "node") {
+                    e.selection_set()
+                        .for_each(|n| push_unique(&mut out, n.name()));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn push_unique(out: &mut Vec<String>, name: &str) {
+    if !out.iter().any(|n| n == name) {
+        out.push(name.to_owned());
+    }
+}
 
 /// The verified caller of this request, if it sent a token.
 pub(crate) fn caller<'a>(ctx: &'a Context<'_>) -> Option<&'a Caller> {

@@ -4,6 +4,7 @@ use sea_orm::DatabaseConnection;
 use super::mutation::Mutation;
 use super::query::Query;
 use crate::clock::SharedClock;
+use crate::service::ledger::Ledger;
 
 pub type CustodianSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -20,8 +21,8 @@ pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscript
         .limit_directives(16)
 }
 
-pub fn build(db: DatabaseConnection, clock: SharedClock) -> CustodianSchema {
-    builder().data(db).data(clock).finish()
+pub fn build(db: DatabaseConnection, clock: SharedClock, ledger: Ledger) -> CustodianSchema {
+    builder().data(db).data(clock).data(ledger).finish()
 }
 
 /// The SDL clients code against; `schema.graphql` at the repository root holds a copy.

@@ -4,15 +4,18 @@ use chrono::{DateTime, Utc};
 use entities::appointment;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{ExprTrait, SimpleExpr};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Select};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Select};
 
 use super::contacts;
 use super::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_cursor, timestamp_key};
-use crate::auth::Caller;
+use std::sync::Arc;
+
 use crate::domain::appointment::{AppointmentChanges, NewAppointment};
+use crate::domain::instruction::AccessOperation;
 use crate::domain::{AppointmentId, ContactId};
 use crate::error::ServiceError;
-use crate::policy::{self, Operation, TenantTx};
+use crate::policy::{self, Access, Grant, RequestCtx, TenantTx};
+use crate::service::ledger::ResourceType;
 
 /// Which appointments a listing returns, ordered by start time.
 #[derive(Debug, Clone, Default)]
@@ -32,12 +35,22 @@ pub fn cursor(appointment: &appointment::Model) -> String {
 /// `NotFound` (field `contactId`) when the contact is not the tenant's; `Db`.
 #[tracing::instrument(skip_all)]
 pub async fn create(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     new: NewAppointment,
-    now: DateTime<Utc>,
-) -> Result<appointment::Model, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Write).await?;
+    returned: Vec<String>,
+) -> Result<(appointment::Model, Arc<Grant>), ServiceError> {
+    let now = ctx.now;
+    let fields = super::touched_fields(
+        ["startsAt", "endsAt", "title", "location", "notes"]
+            .map(String::from)
+            .to_vec(),
+        returned,
+    );
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Write, ResourceType::Appointment, fields),
+    )
+    .await?;
     contacts::find(&tx, new.contact_id).await?;
     let model = appointment::ActiveModel {
         tenant_id: Set(tx.tenant().as_uuid()),
@@ -55,8 +68,9 @@ pub async fn create(
     let created = appointment::Entity::insert(model)
         .exec_with_returning(&*tx)
         .await?;
-    tx.commit().await?;
-    Ok(created)
+    tx.touched([created.id]);
+    let grant = tx.commit().await?;
+    Ok((created, grant))
 }
 
 /// Changes an appointment whose version is still `expected_version`.
@@ -66,14 +80,19 @@ pub async fn create(
 /// before it starts; `Db`.
 #[tracing::instrument(skip_all, fields(appointment_id = %id))]
 pub async fn update(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     id: AppointmentId,
     changes: AppointmentChanges,
     expected_version: i32,
-    now: DateTime<Utc>,
-) -> Result<appointment::Model, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Write).await?;
+    returned: Vec<String>,
+) -> Result<(appointment::Model, Arc<Grant>), ServiceError> {
+    let now = ctx.now;
+    let fields = super::touched_fields(changes.field_names(), returned);
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Write, ResourceType::Appointment, fields),
+    )
+    .await?;
     let mut model = find(&tx, id).await?;
     if model.version != expected_version {
         return Err(stale(model.version, expected_version));
@@ -113,19 +132,27 @@ pub async fn update(
     if result.rows_affected != 1 {
         return Err(stale(expected_version + 1, expected_version));
     }
-    tx.commit().await?;
-    Ok(model)
+    tx.touched([model.id]);
+    let grant = tx.commit().await?;
+    Ok((model, grant))
 }
 
 /// # Errors
 /// `NotFound`; `Db`.
 #[tracing::instrument(skip_all, fields(appointment_id = %id))]
 pub async fn delete(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     id: AppointmentId,
 ) -> Result<AppointmentId, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Erase).await?;
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(
+            AccessOperation::Erase,
+            ResourceType::Appointment,
+            Vec::new(),
+        ),
+    )
+    .await?;
     let result = appointment::Entity::delete_many()
         .filter(scoped(&tx, id))
         .exec(&*tx)
@@ -133,6 +160,7 @@ pub async fn delete(
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
+    tx.touched([id.as_uuid()]);
     tx.commit().await?;
     Ok(id)
 }
@@ -140,14 +168,19 @@ pub async fn delete(
 /// # Errors
 /// `NotFound` when the appointment is not the caller's tenant's; `Db`.
 pub async fn get(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     id: AppointmentId,
-) -> Result<appointment::Model, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Read).await?;
+    fields: Vec<String>,
+) -> Result<(appointment::Model, Arc<Grant>), ServiceError> {
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Read, ResourceType::Appointment, fields),
+    )
+    .await?;
     let model = find(&tx, id).await?;
-    tx.commit().await?;
-    Ok(model)
+    tx.touched([model.id]);
+    let grant = tx.commit().await?;
+    Ok((model, grant))
 }
 
 /// One page of the caller's appointments, by start time.
@@ -155,12 +188,16 @@ pub async fn get(
 /// # Errors
 /// `Validation` for a bad cursor; `Db`.
 pub async fn list(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     filter: &AppointmentFilter,
     page: &PageRequest,
-) -> Result<Page<appointment::Model>, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Read).await?;
+    fields: Vec<String>,
+) -> Result<(Page<appointment::Model>, Arc<Grant>), ServiceError> {
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Read, ResourceType::Appointment, fields),
+    )
+    .await?;
     let ordering = Ordering {
         column: appointment::Column::StartsAt,
         id: appointment::Column::Id,
@@ -168,24 +205,25 @@ pub async fn list(
         key_value: timestamp_key,
     };
     let result = fetch_page(&*tx, filtered(&tx, filter), &ordering, page).await?;
-    tx.commit().await?;
-    Ok(result)
+    tx.touched(result.items.iter().map(|a| a.id));
+    let grant = tx.commit().await?;
+    Ok((result, grant))
 }
 
 /// # Errors
 /// `Db`.
-pub async fn count(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
-    filter: &AppointmentFilter,
-) -> Result<u64, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Read).await?;
+pub async fn count(ctx: &RequestCtx<'_>, filter: &AppointmentFilter) -> Result<u64, ServiceError> {
+    let tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Read, ResourceType::Appointment, Vec::new()),
+    )
+    .await?;
     let n = filtered(&tx, filter).count(&*tx).await?;
     tx.commit().await?;
     Ok(n)
 }
 
-async fn find(tx: &TenantTx, id: AppointmentId) -> Result<appointment::Model, ServiceError> {
+async fn find(tx: &TenantTx<'_>, id: AppointmentId) -> Result<appointment::Model, ServiceError> {
     appointment::Entity::find()
         .filter(scoped(tx, id))
         .one(&**tx)
@@ -193,13 +231,13 @@ async fn find(tx: &TenantTx, id: AppointmentId) -> Result<appointment::Model, Se
         .ok_or(ServiceError::NotFound)
 }
 
-fn scoped(tx: &TenantTx, id: AppointmentId) -> SimpleExpr {
+fn scoped(tx: &TenantTx<'_>, id: AppointmentId) -> SimpleExpr {
     appointment::Column::TenantId
         .eq(tx.tenant().as_uuid())
         .and(appointment::Column::Id.eq(id.as_uuid()))
 }
 
-fn filtered(tx: &TenantTx, filter: &AppointmentFilter) -> Select<appointment::Entity> {
+fn filtered(tx: &TenantTx<'_>, filter: &AppointmentFilter) -> Select<appointment::Entity> {
     let mut select =
         appointment::Entity::find().filter(appointment::Column::TenantId.eq(tx.tenant().as_uuid()));
     if let Some(contact) = filter.contact_id {

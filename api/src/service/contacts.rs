@@ -5,21 +5,21 @@ use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use entities::{contact, tenant};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, SimpleExpr};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, Select, Value,
-};
+use sea_orm::sea_query::{ExprTrait, LikeExpr, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Select};
 
 use super::pagination::{
     Ordering, Page, PageRequest, fetch_page, text_cursor, text_key, timestamp_cursor, timestamp_key,
 };
 use super::to_json;
-use crate::auth::Caller;
+use std::sync::Arc;
+
 use crate::domain::ContactId;
 use crate::domain::contact::{ContactChanges, ContactSource, Email, Phone, search_text};
+use crate::domain::instruction::AccessOperation;
 use crate::error::ServiceError;
-use crate::policy::{self, Operation, TenantTx};
+use crate::policy::{self, Access, Grant, RequestCtx, TenantTx};
+use crate::service::ledger::ResourceType;
 
 /// Which contacts a listing returns. Every condition given must hold.
 #[derive(Debug, Clone, Default)]
@@ -60,12 +60,17 @@ pub fn cursor(contact: &contact::Model, order: ContactOrder) -> String {
 /// `Unauthenticated`/`Forbidden` per [`policy::begin`]; `Db`.
 #[tracing::instrument(skip_all)]
 pub async fn create(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     changes: ContactChanges,
-    now: DateTime<Utc>,
-) -> Result<contact::Model, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Write).await?;
+    returned: Vec<String>,
+) -> Result<(contact::Model, Arc<Grant>), ServiceError> {
+    let now = ctx.now;
+    let fields = super::touched_fields(changes.field_names(), returned);
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Write, ResourceType::Contact, fields),
+    )
+    .await?;
     let tenant_id = tx.tenant();
     // A token may name a tenant that was never opened; its writes have nowhere to go.
     if tenant::Entity::find_by_id(tenant_id.as_uuid())
@@ -102,9 +107,10 @@ pub async fn create(
     let created = contact::Entity::insert(active(model, true))
         .exec_with_returning(&*tx)
         .await?;
-    tx.commit().await?;
+    tx.touched([created.id]);
+    let grant = tx.commit().await?;
     tracing::info!(tenant_id = %tenant_id, contact_id = %created.id, "contact created");
-    Ok(created)
+    Ok((created, grant))
 }
 
 /// Applies `changes` to a contact whose version is still `expected_version`.
@@ -114,14 +120,19 @@ pub async fn create(
 /// version moved on (nothing is changed); `Db`.
 #[tracing::instrument(skip_all, fields(contact_id = %id))]
 pub async fn update(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     id: ContactId,
     changes: ContactChanges,
     expected_version: i32,
-    now: DateTime<Utc>,
-) -> Result<contact::Model, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Write).await?;
+    returned: Vec<String>,
+) -> Result<(contact::Model, Arc<Grant>), ServiceError> {
+    let now = ctx.now;
+    let fields = super::touched_fields(changes.field_names(), returned);
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Write, ResourceType::Contact, fields),
+    )
+    .await?;
     let mut model = find(&tx, id).await?;
     if model.version != expected_version {
         return Err(stale(model.version, expected_version));
@@ -138,8 +149,9 @@ pub async fn update(
     if result.rows_affected != 1 {
         return Err(stale(expected_version + 1, expected_version));
     }
-    tx.commit().await?;
-    Ok(model)
+    tx.touched([model.id]);
+    let grant = tx.commit().await?;
+    Ok((model, grant))
 }
 
 /// Deletes a contact and its appointments.
@@ -147,12 +159,12 @@ pub async fn update(
 /// # Errors
 /// `NotFound` when the contact does not exist in the caller's tenant; `Db`.
 #[tracing::instrument(skip_all, fields(contact_id = %id))]
-pub async fn delete(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
-    id: ContactId,
-) -> Result<ContactId, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Erase).await?;
+pub async fn delete(ctx: &RequestCtx<'_>, id: ContactId) -> Result<ContactId, ServiceError> {
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Erase, ResourceType::Contact, Vec::new()),
+    )
+    .await?;
     let result = contact::Entity::delete_many()
         .filter(scoped(&tx, id))
         .exec(&*tx)
@@ -160,6 +172,7 @@ pub async fn delete(
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
+    tx.touched([id.as_uuid()]);
     tx.commit().await?;
     Ok(id)
 }
@@ -169,14 +182,19 @@ pub async fn delete(
 /// # Errors
 /// `NotFound` when it does not exist there (including when it belongs to another tenant).
 pub async fn get(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     id: ContactId,
-) -> Result<contact::Model, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Read).await?;
+    fields: Vec<String>,
+) -> Result<(contact::Model, Arc<Grant>), ServiceError> {
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Read, ResourceType::Contact, fields),
+    )
+    .await?;
     let model = find(&tx, id).await?;
-    tx.commit().await?;
-    Ok(model)
+    tx.touched([model.id]);
+    let grant = tx.commit().await?;
+    Ok((model, grant))
 }
 
 /// One page of the caller's contacts.
@@ -184,13 +202,17 @@ pub async fn get(
 /// # Errors
 /// `Validation` for a bad cursor; `Db`.
 pub async fn list(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     filter: &ContactFilter,
     order: ContactOrder,
     page: &PageRequest,
-) -> Result<Page<contact::Model>, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Read).await?;
+    fields: Vec<String>,
+) -> Result<(Page<contact::Model>, Arc<Grant>), ServiceError> {
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Read, ResourceType::Contact, fields),
+    )
+    .await?;
     let ordering = Ordering {
         column: match order.field {
             ContactOrderField::CreatedAt => contact::Column::CreatedAt,
@@ -206,20 +228,21 @@ pub async fn list(
     };
     let select = filtered(&tx, filter);
     let result = fetch_page(&*tx, select, &ordering, page).await?;
-    tx.commit().await?;
-    Ok(result)
+    tx.touched(result.items.iter().map(|c| c.id));
+    let grant = tx.commit().await?;
+    Ok((result, grant))
 }
 
 /// How many of the caller's contacts match `filter`.
 ///
 /// # Errors
 /// `Db`.
-pub async fn count(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
-    filter: &ContactFilter,
-) -> Result<u64, ServiceError> {
-    let tx = policy::begin(db, caller, Operation::Read).await?;
+pub async fn count(ctx: &RequestCtx<'_>, filter: &ContactFilter) -> Result<u64, ServiceError> {
+    let tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Read, ResourceType::Contact, Vec::new()),
+    )
+    .await?;
     let n = filtered(&tx, filter).count(&*tx).await?;
     tx.commit().await?;
     Ok(n)
@@ -229,7 +252,7 @@ pub async fn count(
 ///
 /// # Errors
 /// `NotFound`; `Db`.
-pub(crate) async fn find(tx: &TenantTx, id: ContactId) -> Result<contact::Model, ServiceError> {
+pub(crate) async fn find(tx: &TenantTx<'_>, id: ContactId) -> Result<contact::Model, ServiceError> {
     contact::Entity::find()
         .filter(scoped(tx, id))
         .one(&**tx)
@@ -237,7 +260,7 @@ pub(crate) async fn find(tx: &TenantTx, id: ContactId) -> Result<contact::Model,
         .ok_or(ServiceError::NotFound)
 }
 
-fn scoped(tx: &TenantTx, id: ContactId) -> SimpleExpr {
+fn scoped(tx: &TenantTx<'_>, id: ContactId) -> SimpleExpr {
     contact::Column::TenantId
         .eq(tx.tenant().as_uuid())
         .and(contact::Column::Id.eq(id.as_uuid()))
@@ -249,7 +272,7 @@ fn stale(current: i32, expected: i32) -> ServiceError {
     ))
 }
 
-fn filtered(tx: &TenantTx, filter: &ContactFilter) -> Select<contact::Entity> {
+fn filtered(tx: &TenantTx<'_>, filter: &ContactFilter) -> Select<contact::Entity> {
     let mut select =
         contact::Entity::find().filter(contact::Column::TenantId.eq(tx.tenant().as_uuid()));
     if let Some(text) = filter
@@ -267,18 +290,12 @@ fn filtered(tx: &TenantTx, filter: &ContactFilter) -> Select<contact::Entity> {
             contact::Column::SearchText.like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
         );
     }
-    if let Some(tag) = filter.tag.as_deref() {
-        select = select.filter(match tx.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                Expr::cust_with_values("tags @> $1", [Value::from(serde_json::json!([tag]))])
-            }
-            // SQLite reads `$1` as a named parameter shared by every `$1` in the
-            // statement; `?` is positional.
-            _ => Expr::cust_with_values(
-                "EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value = ?)",
-                [tag.to_owned()],
-            ),
-        });
+    if let Some(tag) = &filter.tag {
+        select = select.filter(super::json_array_contains(
+            tx.get_database_backend(),
+            "contacts.tags",
+            tag.clone(),
+        ));
     }
     if let Some(source) = filter.source {
         select = select.filter(contact::Column::Source.eq(source.as_str()));

@@ -12,7 +12,8 @@ use crate::domain::tenant::{NewTenant, TenantStatus};
 use crate::error::ServiceError;
 use crate::policy;
 
-/// Opens a controller account (platform admin).
+/// Opens a controller account (platform admin), with its standing direct-request
+/// instruction.
 ///
 /// # Errors
 /// `Unauthenticated`/`Forbidden` for anyone but a platform admin; `Db`.
@@ -25,6 +26,8 @@ pub async fn create(
 ) -> Result<tenant::Model, ServiceError> {
     let admin = policy::require_platform_admin(caller)?;
     let id = TenantId::new();
+    // The tenant and its standing instruction exist together or not at all.
+    let tx = policy::begin_for_tenant(db, id, true).await?;
     let model = tenant::ActiveModel {
         id: Set(id.as_uuid()),
         name: Set(new.name),
@@ -36,8 +39,10 @@ pub async fn create(
         updated_at: Set(now),
     };
     let created = tenant::Entity::insert(model)
-        .exec_with_returning(db)
+        .exec_with_returning(&tx)
         .await?;
+    super::instructions::create_standing(&tx, id, &admin.subject, now).await?;
+    tx.commit().await?;
     tracing::info!(tenant_id = %id, "tenant created");
     Ok(created)
 }

@@ -4,7 +4,7 @@ use crate::domain::AppointmentId;
 use crate::error::{GqlResult, IntoGql};
 use crate::graphql::types::appointment::Appointment;
 use crate::graphql::types::inputs::{CreateAppointmentInput, UpdateAppointmentInput};
-use crate::graphql::{caller, db, now, parse_id, to_id};
+use crate::graphql::{parse_id, request_ctx, selected, to_id};
 use crate::service::appointments;
 
 #[derive(Default)]
@@ -18,10 +18,10 @@ impl AppointmentMutation {
         input: CreateAppointmentInput,
     ) -> GqlResult<Appointment> {
         let new = input.parse().gql()?;
-        appointments::create(db(ctx), caller(ctx), new, now(ctx))
+        let (model, grant) = appointments::create(&request_ctx(ctx), new, selected(ctx))
             .await
-            .map(Appointment)
-            .gql()
+            .gql()?;
+        Ok(Appointment { model, grant })
     }
 
     async fn update_appointment(
@@ -33,22 +33,21 @@ impl AppointmentMutation {
     ) -> GqlResult<Appointment> {
         let id = parse_id::<AppointmentId>("id", &id).gql()?;
         let changes = input.into_changes().gql()?;
-        appointments::update(
-            db(ctx),
-            caller(ctx),
+        let (model, grant) = appointments::update(
+            &request_ctx(ctx),
             id,
             changes,
             expected_version,
-            now(ctx),
+            selected(ctx),
         )
         .await
-        .map(Appointment)
-        .gql()
+        .gql()?;
+        Ok(Appointment { model, grant })
     }
 
     async fn delete_appointment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let id = parse_id::<AppointmentId>("id", &id).gql()?;
-        appointments::delete(db(ctx), caller(ctx), id)
+        appointments::delete(&request_ctx(ctx), id)
             .await
             .map(|id| to_id(id.as_uuid()))
             .gql()

@@ -4,7 +4,7 @@ use crate::domain::ContactId;
 use crate::error::{GqlResult, IntoGql};
 use crate::graphql::types::contact::Contact;
 use crate::graphql::types::inputs::ContactInput;
-use crate::graphql::{caller, db, now, parse_id, to_id};
+use crate::graphql::{parse_id, request_ctx, selected, to_id};
 use crate::service::contacts;
 
 #[derive(Default)]
@@ -14,10 +14,10 @@ pub struct ContactMutation;
 impl ContactMutation {
     async fn create_contact(&self, ctx: &Context<'_>, input: ContactInput) -> GqlResult<Contact> {
         let changes = input.into_changes().gql()?;
-        contacts::create(db(ctx), caller(ctx), changes, now(ctx))
+        let (model, grant) = contacts::create(&request_ctx(ctx), changes, selected(ctx))
             .await
-            .map(Contact)
-            .gql()
+            .gql()?;
+        Ok(Contact { model, grant })
     }
 
     /// Changes the fields given. `expectedVersion` must be the contact's current
@@ -31,23 +31,22 @@ impl ContactMutation {
     ) -> GqlResult<Contact> {
         let id = parse_id::<ContactId>("id", &id).gql()?;
         let changes = input.into_changes().gql()?;
-        contacts::update(
-            db(ctx),
-            caller(ctx),
+        let (model, grant) = contacts::update(
+            &request_ctx(ctx),
             id,
             changes,
             expected_version,
-            now(ctx),
+            selected(ctx),
         )
         .await
-        .map(Contact)
-        .gql()
+        .gql()?;
+        Ok(Contact { model, grant })
     }
 
     /// Deletes the contact and its appointments; returns its id.
     async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let id = parse_id::<ContactId>("id", &id).gql()?;
-        contacts::delete(db(ctx), caller(ctx), id)
+        contacts::delete(&request_ctx(ctx), id)
             .await
             .map(|id| to_id(id.as_uuid()))
             .gql()

@@ -1,5 +1,6 @@
 mod appointments;
 mod contacts;
+mod instructions;
 mod tenants;
 
 use async_graphql::MergedObject;
@@ -9,4 +10,5 @@ pub struct Mutation(
     tenants::TenantMutation,
     contacts::ContactMutation,
     appointments::AppointmentMutation,
+    instructions::InstructionMutation,
 );

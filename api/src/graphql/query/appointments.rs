@@ -4,7 +4,7 @@ use crate::domain::AppointmentId;
 use crate::error::{GqlResult, IntoGql};
 use crate::graphql::types::appointment::{Appointment, AppointmentConnection};
 use crate::graphql::types::inputs::AppointmentFilterInput;
-use crate::graphql::{caller, db, parse_id};
+use crate::graphql::{parse_id, request_ctx, selected, selected_nodes};
 use crate::service::appointments;
 use crate::service::pagination::PageRequest;
 
@@ -15,10 +15,10 @@ pub struct AppointmentQuery;
 impl AppointmentQuery {
     async fn appointment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Appointment> {
         let id = parse_id::<AppointmentId>("id", &id).gql()?;
-        appointments::get(db(ctx), caller(ctx), id)
+        let (model, grant) = appointments::get(&request_ctx(ctx), id, selected(ctx))
             .await
-            .map(Appointment)
-            .gql()
+            .gql()?;
+        Ok(Appointment { model, grant })
     }
 
     /// The caller's appointments by start time.
@@ -33,9 +33,10 @@ impl AppointmentQuery {
     ) -> GqlResult<AppointmentConnection> {
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
-        let result = appointments::list(db(ctx), caller(ctx), &filter, &page)
-            .await
-            .gql()?;
-        Ok(AppointmentConnection::new(result, filter))
+        let (result, grant) =
+            appointments::list(&request_ctx(ctx), &filter, &page, selected_nodes(ctx))
+                .await
+                .gql()?;
+        Ok(AppointmentConnection::new(result, filter, grant))
     }
 }

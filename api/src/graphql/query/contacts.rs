@@ -4,7 +4,7 @@ use crate::domain::ContactId;
 use crate::error::{GqlResult, IntoGql};
 use crate::graphql::types::contact::{Contact, ContactConnection};
 use crate::graphql::types::inputs::{ContactFilterInput, ContactOrderInput};
-use crate::graphql::{caller, db, parse_id};
+use crate::graphql::{parse_id, request_ctx, selected, selected_nodes};
 use crate::service::contacts::{self, ContactOrder};
 use crate::service::pagination::PageRequest;
 
@@ -20,10 +20,10 @@ impl ContactQuery {
     /// does not exist: `NOT_FOUND`.
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Contact> {
         let id = parse_id::<ContactId>("id", &id).gql()?;
-        contacts::get(db(ctx), caller(ctx), id)
+        let (model, grant) = contacts::get(&request_ctx(ctx), id, selected(ctx))
             .await
-            .map(Contact)
-            .gql()
+            .gql()?;
+        Ok(Contact { model, grant })
     }
 
     /// The caller's contacts, a page at a time (`first`/`last` at most 100, default 20).
@@ -40,9 +40,15 @@ impl ContactQuery {
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
         let order = order_by.map(ContactOrder::from).unwrap_or_default();
-        let result = contacts::list(db(ctx), caller(ctx), &filter, order, &page)
-            .await
-            .gql()?;
-        Ok(ContactConnection::new(result, order, filter))
+        let (result, grant) = contacts::list(
+            &request_ctx(ctx),
+            &filter,
+            order,
+            &page,
+            selected_nodes(ctx),
+        )
+        .await
+        .gql()?;
+        Ok(ContactConnection::new(result, order, filter, grant))
     }
 }

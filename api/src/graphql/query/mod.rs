@@ -1,5 +1,6 @@
 mod appointments;
 mod contacts;
+mod instructions;
 mod tenants;
 mod viewer;
 
@@ -11,4 +12,5 @@ pub struct Query(
     tenants::TenantQuery,
     contacts::ContactQuery,
     appointments::AppointmentQuery,
+    instructions::InstructionQuery,
 );

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entities::contact;
@@ -7,14 +9,32 @@ use super::page::PageInfo;
 use crate::domain::contact::{
     AddressKind, Consent, ContactSource, Email, EmailKind, Phone, PhoneKind, PostalAddress,
 };
-use crate::error::{GqlResult, IntoGql};
-use crate::graphql::{caller, db, to_id};
+use crate::domain::instruction::DataCategory;
+use crate::error::{GqlResult, IntoGql, ServiceError};
+use crate::graphql::{request_ctx, selected_nodes, to_id};
+use crate::policy::Grant;
 use crate::service::appointments::{self, AppointmentFilter};
 use crate::service::contacts::{self, ContactFilter, ContactOrder};
 use crate::service::pagination::{Page, PageRequest};
 
-/// A person the controller does business with.
-pub struct Contact(pub contact::Model);
+/// A person the controller does business with. Personal-data fields are nullable: a
+/// field outside the caller's instruction answers `FORBIDDEN` alone, leaving the rest.
+pub struct Contact {
+    pub model: contact::Model,
+    pub grant: Arc<Grant>,
+}
+
+/// `Ok(())` when the grant the contact was read under covers `category`.
+pub(crate) fn check(grant: &Grant, category: DataCategory) -> GqlResult<()> {
+    if grant.allows(category) {
+        Ok(())
+    } else {
+        Err::<(), _>(ServiceError::Forbidden(format!(
+            "the instruction does not cover {category:?} data"
+        )))
+        .gql()
+    }
+}
 
 #[derive(SimpleObject, Debug, Clone)]
 pub struct EmailAddress {
@@ -56,85 +76,104 @@ fn decode<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Vec<T> {
 #[Object]
 impl Contact {
     async fn id(&self) -> ID {
-        to_id(self.0.id)
+        to_id(self.model.id)
     }
-    async fn first_name(&self) -> Option<&str> {
-        Some(self.0.first_name.as_str()).filter(|s| !s.is_empty())
+    async fn first_name(&self) -> GqlResult<Option<&str>> {
+        check(&self.grant, DataCategory::Identity)?;
+        Ok(Some(self.model.first_name.as_str()).filter(|s| !s.is_empty()))
     }
-    async fn last_name(&self) -> Option<&str> {
-        Some(self.0.last_name.as_str()).filter(|s| !s.is_empty())
+    async fn last_name(&self) -> GqlResult<Option<&str>> {
+        check(&self.grant, DataCategory::Identity)?;
+        Ok(Some(self.model.last_name.as_str()).filter(|s| !s.is_empty()))
     }
-    async fn emails(&self) -> Vec<EmailAddress> {
-        decode::<Email>(&self.0.emails)
-            .into_iter()
-            .map(|e| EmailAddress {
-                address: e.address,
-                kind: e.kind,
-            })
-            .collect()
+    async fn emails(&self) -> GqlResult<Option<Vec<EmailAddress>>> {
+        check(&self.grant, DataCategory::ContactDetails)?;
+        Ok(Some(
+            decode::<Email>(&self.model.emails)
+                .into_iter()
+                .map(|e| EmailAddress {
+                    address: e.address,
+                    kind: e.kind,
+                })
+                .collect(),
+        ))
     }
-    async fn phones(&self) -> Vec<PhoneNumber> {
-        decode::<Phone>(&self.0.phones)
-            .into_iter()
-            .map(|p| PhoneNumber {
-                number: p.number,
-                kind: p.kind,
-            })
-            .collect()
+    async fn phones(&self) -> GqlResult<Option<Vec<PhoneNumber>>> {
+        check(&self.grant, DataCategory::ContactDetails)?;
+        Ok(Some(
+            decode::<Phone>(&self.model.phones)
+                .into_iter()
+                .map(|p| PhoneNumber {
+                    number: p.number,
+                    kind: p.kind,
+                })
+                .collect(),
+        ))
     }
-    async fn addresses(&self) -> Vec<PostalAddressOutput> {
-        decode::<PostalAddress>(&self.0.addresses)
-            .into_iter()
-            .map(|a| PostalAddressOutput {
-                kind: a.kind,
-                lines: a.lines,
-                city: a.city,
-                region: a.region,
-                postal_code: a.postal_code,
-                country: a.country,
-            })
-            .collect()
+    async fn addresses(&self) -> GqlResult<Option<Vec<PostalAddressOutput>>> {
+        check(&self.grant, DataCategory::ContactDetails)?;
+        Ok(Some(
+            decode::<PostalAddress>(&self.model.addresses)
+                .into_iter()
+                .map(|a| PostalAddressOutput {
+                    kind: a.kind,
+                    lines: a.lines,
+                    city: a.city,
+                    region: a.region,
+                    postal_code: a.postal_code,
+                    country: a.country,
+                })
+                .collect(),
+        ))
     }
-    async fn employer(&self) -> Option<&str> {
-        self.0.employer.as_deref()
+    async fn employer(&self) -> GqlResult<Option<&str>> {
+        check(&self.grant, DataCategory::Employment)?;
+        Ok(self.model.employer.as_deref())
     }
-    async fn job_title(&self) -> Option<&str> {
-        self.0.job_title.as_deref()
+    async fn job_title(&self) -> GqlResult<Option<&str>> {
+        check(&self.grant, DataCategory::Employment)?;
+        Ok(self.model.job_title.as_deref())
     }
     /// Fields the controller defines, as a JSON object.
-    async fn custom_fields(&self) -> Json<serde_json::Value> {
-        Json(self.0.custom_fields.clone())
+    async fn custom_fields(&self) -> GqlResult<Option<Json<serde_json::Value>>> {
+        check(&self.grant, DataCategory::CustomFields)?;
+        Ok(Some(Json(self.model.custom_fields.clone())))
     }
-    async fn tags(&self) -> Vec<String> {
-        decode(&self.0.tags)
+    async fn tags(&self) -> GqlResult<Option<Vec<String>>> {
+        check(&self.grant, DataCategory::Identity)?;
+        Ok(Some(decode(&self.model.tags)))
     }
-    async fn source(&self) -> ContactSource {
-        ContactSource::from_db(&self.0.source)
+    async fn source(&self) -> GqlResult<Option<ContactSource>> {
+        check(&self.grant, DataCategory::Identity)?;
+        Ok(Some(ContactSource::from_db(&self.model.source)))
     }
-    async fn marketing_preferences(&self) -> MarketingPreferences {
-        MarketingPreferences {
-            email: Consent::from_db(&self.0.marketing_email),
-            sms: Consent::from_db(&self.0.marketing_sms),
-            phone: Consent::from_db(&self.0.marketing_phone),
-        }
+    async fn marketing_preferences(&self) -> GqlResult<Option<MarketingPreferences>> {
+        check(&self.grant, DataCategory::Preferences)?;
+        Ok(Some(MarketingPreferences {
+            email: Consent::from_db(&self.model.marketing_email),
+            sms: Consent::from_db(&self.model.marketing_sms),
+            phone: Consent::from_db(&self.model.marketing_phone),
+        }))
     }
     /// The subject opted out of the sale of their personal information (CCPA, Nevada).
-    async fn opt_out_of_sale(&self) -> bool {
-        self.0.opt_out_sale
+    async fn opt_out_of_sale(&self) -> GqlResult<Option<bool>> {
+        check(&self.grant, DataCategory::Preferences)?;
+        Ok(Some(self.model.opt_out_sale))
     }
     /// The subject opted out of sharing for cross-context behavioural advertising (CCPA).
-    async fn opt_out_of_sharing(&self) -> bool {
-        self.0.opt_out_sharing
+    async fn opt_out_of_sharing(&self) -> GqlResult<Option<bool>> {
+        check(&self.grant, DataCategory::Preferences)?;
+        Ok(Some(self.model.opt_out_sharing))
     }
     /// Increases with every change; pass it as `expectedVersion` to update.
     async fn version(&self) -> i32 {
-        self.0.version
+        self.model.version
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.model.updated_at
     }
     /// This contact's appointments, by start time.
     async fn appointments(
@@ -144,16 +183,18 @@ impl Contact {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> GqlResult<AppointmentConnection> {
+    ) -> GqlResult<Option<AppointmentConnection>> {
+        check(&self.grant, DataCategory::Appointments)?;
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
         let filter = AppointmentFilter {
-            contact_id: Some(self.0.id.into()),
+            contact_id: Some(self.model.id.into()),
             ..AppointmentFilter::default()
         };
-        let result = appointments::list(db(ctx), caller(ctx), &filter, &page)
-            .await
-            .gql()?;
-        Ok(AppointmentConnection::new(result, filter))
+        let (result, grant) =
+            appointments::list(&request_ctx(ctx), &filter, &page, selected_nodes(ctx))
+                .await
+                .gql()?;
+        Ok(Some(AppointmentConnection::new(result, filter, grant)))
     }
 }
 
@@ -168,14 +209,28 @@ pub struct ContactConnection {
     page: Page<contact::Model>,
     order: ContactOrder,
     filter: ContactFilter,
+    grant: Arc<Grant>,
 }
 
 impl ContactConnection {
-    pub fn new(page: Page<contact::Model>, order: ContactOrder, filter: ContactFilter) -> Self {
+    pub fn new(
+        page: Page<contact::Model>,
+        order: ContactOrder,
+        filter: ContactFilter,
+        grant: Arc<Grant>,
+    ) -> Self {
         Self {
             page,
             order,
             filter,
+            grant,
+        }
+    }
+
+    fn node(&self, model: &contact::Model) -> Contact {
+        Contact {
+            model: model.clone(),
+            grant: self.grant.clone(),
         }
     }
 }
@@ -188,20 +243,18 @@ impl ContactConnection {
             .iter()
             .map(|c| ContactEdge {
                 cursor: contacts::cursor(c, self.order),
-                node: Contact(c.clone()),
+                node: self.node(c),
             })
             .collect()
     }
     async fn nodes(&self) -> Vec<Contact> {
-        self.page.items.iter().cloned().map(Contact).collect()
+        self.page.items.iter().map(|c| self.node(c)).collect()
     }
     async fn page_info(&self) -> PageInfo {
         PageInfo::of(&self.page, |c| contacts::cursor(c, self.order))
     }
     /// How many contacts match the filter, across all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
-        contacts::count(db(ctx), caller(ctx), &self.filter)
-            .await
-            .gql()
+        contacts::count(&request_ctx(ctx), &self.filter).await.gql()
     }
 }

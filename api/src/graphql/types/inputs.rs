@@ -307,3 +307,86 @@ impl AppointmentFilterInput {
         })
     }
 }
+
+#[derive(InputObject)]
+pub struct IssueInstructionInput {
+    pub purpose: crate::domain::instruction::Purpose,
+    /// Who may act under it: `PROCESSOR_STAFF`, `PLATFORM_ADMIN`, `SUBPROCESSOR`.
+    pub actor_kinds: Vec<crate::auth::ActorKind>,
+    /// Required with actor kind `SUBPROCESSOR`.
+    #[graphql(default)]
+    pub subprocessor_ids: Vec<ID>,
+    pub data_categories: Vec<crate::domain::instruction::DataCategory>,
+    pub operations: Vec<crate::domain::instruction::AccessOperation>,
+    /// Default: now.
+    pub valid_from: Option<DateTime<Utc>>,
+    /// Default: until revoked.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// A ticket, DPA clause or other reference.
+    pub external_reference: Option<String>,
+    pub description: Option<String>,
+}
+
+impl IssueInstructionInput {
+    /// # Errors
+    /// [`Invalid`] naming the field at fault.
+    pub fn parse(&self) -> Result<crate::service::instructions::NewInstruction, Invalid> {
+        let subprocessor_ids = self
+            .subprocessor_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| parse_id::<uuid::Uuid>(&format!("subprocessorIds[{i}]"), id))
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::service::instructions::NewInstruction::parse(
+            crate::service::instructions::InstructionParts {
+                purpose: self.purpose,
+                actor_kinds: &self.actor_kinds,
+                subprocessor_ids,
+                data_categories: &self.data_categories,
+                operations: &self.operations,
+                valid_from: self.valid_from,
+                valid_until: self.valid_until,
+                external_reference: self.external_reference.as_deref(),
+                description: self.description.as_deref(),
+            },
+        )
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct AccessLogFilterInput {
+    pub actor_kind: Option<crate::auth::ActorKind>,
+    pub operation: Option<crate::domain::instruction::AccessOperation>,
+    pub outcome: Option<crate::service::ledger::Outcome>,
+    /// Records of accesses to this contact.
+    pub contact_id: Option<ID>,
+    pub instruction_id: Option<ID>,
+    /// Recorded at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl AccessLogFilterInput {
+    /// # Errors
+    /// [`Invalid`] for malformed ids.
+    pub fn parse(self) -> Result<crate::service::ledger::RecordFilter, Invalid> {
+        Ok(crate::service::ledger::RecordFilter {
+            actor_kind: self.actor_kind,
+            operation: self.operation,
+            outcome: self.outcome,
+            contact_id: self
+                .contact_id
+                .as_ref()
+                .map(|id| parse_id("filter.contactId", id))
+                .transpose()?,
+            instruction_id: self
+                .instruction_id
+                .as_ref()
+                .map(|id| parse_id("filter.instructionId", id))
+                .transpose()?,
+            since: self.since,
+            until: self.until,
+        })
+    }
+}

@@ -1,0 +1,167 @@
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entities::access_record;
+
+use super::page::PageInfo;
+use crate::auth::ActorKind;
+use crate::domain::instruction::{AccessOperation, Purpose};
+use crate::error::{GqlResult, IntoGql};
+use crate::graphql::{request_ctx, to_id};
+use crate::service::ledger::{self, Outcome, RecordFilter, ResourceType, Verification};
+use crate::service::pagination::Page;
+
+/// One access to personal data, allowed or denied.
+pub struct AccessRecord(pub access_record::Model);
+
+#[Object]
+impl AccessRecord {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+    /// Position in the tenant's chain, from 1.
+    async fn seq(&self) -> i64 {
+        self.0.seq
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+    async fn actor_kind(&self) -> Option<ActorKind> {
+        match self.0.actor_kind.as_str() {
+            "CONTROLLER" => Some(ActorKind::Controller),
+            "PROCESSOR_STAFF" => Some(ActorKind::ProcessorStaff),
+            "PLATFORM_ADMIN" => Some(ActorKind::PlatformAdmin),
+            "SUBPROCESSOR" => Some(ActorKind::Subprocessor),
+            _ => None,
+        }
+    }
+    /// The token subject who acted.
+    async fn actor_id(&self) -> &str {
+        &self.0.actor_id
+    }
+    async fn subprocessor_id(&self) -> Option<ID> {
+        self.0.subprocessor_id.map(to_id)
+    }
+    async fn operation(&self) -> Option<AccessOperation> {
+        serde_json::from_value(serde_json::json!(self.0.operation)).ok()
+    }
+    async fn resource_type(&self) -> Option<ResourceType> {
+        match self.0.resource_type.as_str() {
+            "CONTACT" => Some(ResourceType::Contact),
+            "APPOINTMENT" => Some(ResourceType::Appointment),
+            _ => None,
+        }
+    }
+    async fn resource_ids(&self) -> Vec<ID> {
+        serde_json::from_value::<Vec<uuid::Uuid>>(self.0.resource_ids.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(to_id)
+            .collect()
+    }
+    /// Rows reached (a listing's size).
+    async fn resource_count(&self) -> i32 {
+        self.0.resource_count
+    }
+    /// The fields read or written, as GraphQL names them.
+    async fn fields(&self) -> Vec<String> {
+        serde_json::from_value(self.0.fields.clone()).unwrap_or_default()
+    }
+    async fn purpose(&self) -> Option<Purpose> {
+        self.0.purpose.as_deref().and_then(Purpose::parse)
+    }
+    /// The instruction that allowed it (or that was found wanting).
+    async fn instruction_id(&self) -> Option<ID> {
+        self.0.instruction_id.map(to_id)
+    }
+    async fn outcome(&self) -> Outcome {
+        if self.0.outcome == "ALLOWED" {
+            Outcome::Allowed
+        } else {
+            Outcome::Denied
+        }
+    }
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+    async fn prev_hash(&self) -> &str {
+        &self.0.prev_hash
+    }
+    async fn hash(&self) -> &str {
+        &self.0.hash
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AccessRecordEdge {
+    pub cursor: String,
+    pub node: AccessRecord,
+}
+
+/// A page of the ledger.
+pub struct AccessRecordConnection {
+    page: Page<access_record::Model>,
+    filter: RecordFilter,
+}
+
+impl AccessRecordConnection {
+    pub fn new(page: Page<access_record::Model>, filter: RecordFilter) -> Self {
+        Self { page, filter }
+    }
+}
+
+#[Object]
+impl AccessRecordConnection {
+    async fn edges(&self) -> Vec<AccessRecordEdge> {
+        self.page
+            .items
+            .iter()
+            .map(|r| AccessRecordEdge {
+                cursor: ledger::cursor(r),
+                node: AccessRecord(r.clone()),
+            })
+            .collect()
+    }
+    async fn nodes(&self) -> Vec<AccessRecord> {
+        self.page.items.iter().cloned().map(AccessRecord).collect()
+    }
+    async fn page_info(&self) -> PageInfo {
+        PageInfo::of(&self.page, ledger::cursor)
+    }
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
+        ledger::log_count(&request_ctx(ctx), &self.filter)
+            .await
+            .gql()
+    }
+}
+
+/// Whether the tenant's ledger is intact.
+#[derive(SimpleObject)]
+pub struct AccessLogVerification {
+    /// Every record is present once, in order, unaltered, and the chain ends at its head.
+    pub valid: bool,
+    /// Records checked, from the first.
+    pub checked: u64,
+    /// The chain position (`seq`) of the first record that does not hold.
+    pub first_broken_at: Option<i64>,
+    pub reason: Option<String>,
+    /// Keep these: a later verification whose chain still passes through this head proves
+    /// the log was only appended to since.
+    pub head_seq: i64,
+    pub head_hash: String,
+}
+
+impl From<Verification> for AccessLogVerification {
+    fn from(v: Verification) -> Self {
+        Self {
+            valid: v.valid,
+            checked: v.checked,
+            first_broken_at: v.first_broken_at,
+            reason: v.reason,
+            head_seq: v.head_seq,
+            head_hash: v.head_hash,
+        }
+    }
+}

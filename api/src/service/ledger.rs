@@ -1,0 +1,533 @@
+//! The access ledger: one record per access to personal data, allowed or denied,
+//! hash-chained per tenant so the controller can verify nobody rewrote it.
+//!
+//! Writes append their records inside their own transaction, so a change and its record
+//! commit together or not at all. Reads and denials go through a group committer: the
+//! records of concurrent requests are written in one transaction (one fsync), and each
+//! request waits for that commit before it answers, so no personal data leaves the server
+//! before its record is durable.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use entities::{access_record, ledger_head};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait, Value,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::pagination::{Ordering, Page, PageRequest, fetch_page};
+use crate::auth::ActorKind;
+use crate::domain::TenantId;
+use crate::domain::instruction::{AccessOperation, Purpose};
+use crate::error::ServiceError;
+
+/// The `prev_hash` of a tenant's first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Records written per group commit at most.
+const MAX_BATCH: usize = 1024;
+
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "ALLOWED",
+            Self::Denied => "DENIED",
+        }
+    }
+}
+
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceType {
+    Contact,
+    Appointment,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contact => "CONTACT",
+            Self::Appointment => "APPOINTMENT",
+        }
+    }
+}
+
+pub fn actor_kind_str(kind: ActorKind) -> &'static str {
+    match kind {
+        ActorKind::Controller => "CONTROLLER",
+        ActorKind::ProcessorStaff => "PROCESSOR_STAFF",
+        ActorKind::PlatformAdmin => "PLATFORM_ADMIN",
+        ActorKind::Subprocessor => "SUBPROCESSOR",
+    }
+}
+
+/// A record before it is placed in its tenant's chain.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub tenant: TenantId,
+    pub recorded_at: DateTime<Utc>,
+    pub actor_kind: ActorKind,
+    pub actor_id: String,
+    pub subprocessor_id: Option<Uuid>,
+    pub operation: AccessOperation,
+    pub resource_type: ResourceType,
+    pub resource_ids: Vec<Uuid>,
+    /// For a listing, how many rows it returned; otherwise the number of ids.
+    pub resource_count: usize,
+    pub fields: Vec<String>,
+    pub purpose: Option<Purpose>,
+    pub instruction_id: Option<Uuid>,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The canonical form a record's hash covers: every column but `hash`, as a JSON object
+/// with sorted keys, compact. `custodian ledger export` prints the same object plus
+/// `hash`, so anyone can recompute the chain.
+pub fn canonical(m: &access_record::Model) -> serde_json::Value {
+    json!({
+        "tenant_id": m.tenant_id,
+        "seq": m.seq,
+        "id": m.id,
+        "recorded_at": m.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "actor_kind": m.actor_kind,
+        "actor_id": m.actor_id,
+        "subprocessor_id": m.subprocessor_id,
+        "operation": m.operation,
+        "resource_type": m.resource_type,
+        "resource_ids": m.resource_ids,
+        "resource_count": m.resource_count,
+        "fields": m.fields,
+        "purpose": m.purpose,
+        "instruction_id": m.instruction_id,
+        "outcome": m.outcome,
+        "reason": m.reason,
+        "request_id": m.request_id,
+        "prev_hash": m.prev_hash,
+    })
+}
+
+/// `sha256(canonical(record))`, hex.
+pub fn hash_of(m: &access_record::Model) -> String {
+    hex::encode(Sha256::digest(canonical(m).to_string().as_bytes()))
+}
+
+fn link(record: &NewRecord, seq: i64, prev_hash: &str) -> access_record::Model {
+    let mut m = access_record::Model {
+        tenant_id: record.tenant.as_uuid(),
+        seq,
+        id: Uuid::now_v7(),
+        recorded_at: record.recorded_at,
+        actor_kind: actor_kind_str(record.actor_kind).to_owned(),
+        actor_id: record.actor_id.clone(),
+        subprocessor_id: record.subprocessor_id,
+        operation: record.operation.as_str().to_owned(),
+        resource_type: record.resource_type.as_str().to_owned(),
+        resource_ids: json!(record.resource_ids),
+        resource_count: i32::try_from(record.resource_count).unwrap_or(i32::MAX),
+        fields: json!(record.fields),
+        purpose: record.purpose.map(|p| p.as_str().to_owned()),
+        instruction_id: record.instruction_id,
+        outcome: record.outcome.as_str().to_owned(),
+        reason: record.reason.clone(),
+        request_id: record.request_id.clone(),
+        prev_hash: prev_hash.to_owned(),
+        hash: String::new(),
+    };
+    m.hash = hash_of(&m);
+    m
+}
+
+/// Appends `records` to their tenants' chains on `db` (a transaction). Each tenant's head
+/// row is locked for the rest of the transaction, so concurrent appenders queue per
+/// tenant and the chain never forks.
+///
+/// # Errors
+/// `DbErr` from any statement; the caller's transaction then rolls back.
+pub async fn append<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let mut by_tenant: BTreeMap<TenantId, Vec<&NewRecord>> = BTreeMap::new();
+    for r in records {
+        by_tenant.entry(r.tenant).or_default().push(r);
+    }
+    // Tenants in a fixed order: two batches can never wait on each other's heads.
+    for (tenant, records) in by_tenant {
+        if backend == DatabaseBackend::Postgres {
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT set_config('app.tenant_id', $1, true)",
+                [tenant.to_string().into()],
+            ))
+            .await?;
+        }
+        let head = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq \
+                 RETURNING seq, hash",
+                [Value::from(tenant.as_uuid()), GENESIS.into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("ledger head".into()))?;
+        let mut seq: i64 = head.try_get("", "seq")?;
+        let mut prev: String = head.try_get("", "hash")?;
+        let mut rows = Vec::with_capacity(records.len());
+        for r in records {
+            seq += 1;
+            let m = link(r, seq, &prev);
+            prev.clone_from(&m.hash);
+            rows.push(access_record::ActiveModel::from(m));
+        }
+        access_record::Entity::insert_many(rows).exec(db).await?;
+        ledger_head::Entity::update_many()
+            .col_expr(ledger_head::Column::Seq, Expr::value(seq))
+            .col_expr(ledger_head::Column::Hash, Expr::value(prev))
+            .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+struct Job {
+    records: Vec<NewRecord>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The group committer. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    sender: mpsc::Sender<Job>,
+}
+
+impl Ledger {
+    /// Starts the committer task on the current runtime.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(commit_loop(db, receiver));
+        Self { sender }
+    }
+
+    /// Makes `records` durable, together with whatever other requests are recording now.
+    ///
+    /// # Errors
+    /// `Db` when the batch could not be committed: the caller must not answer with the
+    /// data the records describe.
+    pub async fn record(&self, records: Vec<NewRecord>) -> Result<(), ServiceError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        let gone = || ServiceError::Db(DbErr::Custom("the ledger is not running".into()));
+        self.sender
+            .send(Job { records, done })
+            .await
+            .map_err(|_| gone())?;
+        wait.await
+            .map_err(|_| gone())?
+            .map_err(|e| ServiceError::Db(DbErr::Custom(e)))
+    }
+}
+
+async fn commit_loop(db: DatabaseConnection, mut receiver: mpsc::Receiver<Job>) {
+    while let Some(first) = receiver.recv().await {
+        // Whatever queued while the last batch was committing joins this one: batching
+        // grows with load and adds no wait when idle.
+        let mut jobs = vec![first];
+        let mut count = jobs[0].records.len();
+        while count < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => {
+                    count += job.records.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let records: Vec<NewRecord> = jobs.iter().flat_map(|j| j.records.clone()).collect();
+        let result = commit_batch(&db, &records).await.map_err(|e| {
+            tracing::error!(error = %e, records = records.len(), "ledger batch failed");
+            e.to_string()
+        });
+        for job in jobs {
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+async fn commit_batch(db: &DatabaseConnection, records: &[NewRecord]) -> Result<(), DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    let tx = db.begin_with_options(options).await?;
+    append(&tx, records).await?;
+    tx.commit().await
+}
+
+/// Which records a ledger query returns. Every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    pub actor_kind: Option<ActorKind>,
+    pub operation: Option<AccessOperation>,
+    pub outcome: Option<Outcome>,
+    pub contact_id: Option<Uuid>,
+    pub instruction_id: Option<Uuid>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn filtered<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    filter: &RecordFilter,
+) -> sea_orm::Select<access_record::Entity> {
+    use access_record::Column as C;
+    let mut select = access_record::Entity::find().filter(C::TenantId.eq(tenant.as_uuid()));
+    if let Some(kind) = filter.actor_kind {
+        select = select.filter(C::ActorKind.eq(actor_kind_str(kind)));
+    }
+    if let Some(op) = filter.operation {
+        select = select.filter(C::Operation.eq(op.as_str()));
+    }
+    if let Some(outcome) = filter.outcome {
+        select = select.filter(C::Outcome.eq(outcome.as_str()));
+    }
+    if let Some(contact) = filter.contact_id {
+        select = select
+            .filter(C::ResourceType.eq(ResourceType::Contact.as_str()))
+            .filter(super::json_array_contains(
+                db.get_database_backend(),
+                "access_records.resource_ids",
+                contact.to_string(),
+            ));
+    }
+    if let Some(instruction) = filter.instruction_id {
+        select = select.filter(C::InstructionId.eq(instruction));
+    }
+    if let Some(since) = filter.since {
+        select = select.filter(C::RecordedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        select = select.filter(C::RecordedAt.lt(until));
+    }
+    select
+}
+
+/// One page of a tenant's records, oldest first.
+///
+/// # Errors
+/// `Validation` for a bad cursor; `Db`.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    filter: &RecordFilter,
+    page: &PageRequest,
+) -> Result<Page<access_record::Model>, ServiceError> {
+    let ordering = Ordering {
+        column: access_record::Column::Seq,
+        id: access_record::Column::Id,
+        descending: false,
+        key_value: |k| k.parse::<i64>().ok().map(Value::from),
+    };
+    Ok(fetch_page(db, filtered(db, tenant, filter), &ordering, page).await?)
+}
+
+/// How many of a tenant's records match.
+///
+/// # Errors
+/// `Db`.
+pub async fn count<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    filter: &RecordFilter,
+) -> Result<u64, ServiceError> {
+    use sea_orm::PaginatorTrait;
+    Ok(filtered(db, tenant, filter).count(db).await?)
+}
+
+pub fn cursor(record: &access_record::Model) -> String {
+    super::pagination::Cursor {
+        key: record.seq.to_string(),
+        id: record.id,
+    }
+    .encode()
+}
+
+/// What `verifyAccessLog` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub valid: bool,
+    /// Records checked, from the first.
+    pub checked: u64,
+    /// The chain position (`seq`) of the first record that does not hold, if any.
+    pub first_broken_at: Option<i64>,
+    pub reason: Option<String>,
+    /// The chain head: keep it, and a later verification proves the log was only appended to.
+    pub head_seq: i64,
+    pub head_hash: String,
+}
+
+/// Walks a tenant's whole chain in order: every position present once, each record
+/// linked to its predecessor's hash and hashing to its own, the head pointing at the last.
+///
+/// # Errors
+/// `Db`.
+pub async fn verify<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+) -> Result<Verification, ServiceError> {
+    const CHUNK: u64 = 5_000;
+    let head = ledger_head::Entity::find_by_id(tenant.as_uuid())
+        .one(db)
+        .await?;
+    let (head_seq, head_hash) = head.map_or((0, GENESIS.to_owned()), |h| (h.seq, h.hash));
+    let broken = |checked: u64, at: i64, reason: &str| Verification {
+        valid: false,
+        checked,
+        first_broken_at: Some(at),
+        reason: Some(reason.to_owned()),
+        head_seq,
+        head_hash: head_hash.clone(),
+    };
+    let mut expected_seq: i64 = 1;
+    let mut prev = GENESIS.to_owned();
+    let mut checked: u64 = 0;
+    loop {
+        let chunk = access_record::Entity::find()
+            .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(access_record::Column::Seq.gte(expected_seq))
+            .order_by_asc(access_record::Column::Seq)
+            .limit(CHUNK)
+            .all(db)
+            .await?;
+        let last_chunk = (chunk.len() as u64) < CHUNK;
+        for record in chunk {
+            if record.seq != expected_seq {
+                return Ok(broken(checked, expected_seq, "a record is missing"));
+            }
+            if record.prev_hash != prev {
+                return Ok(broken(
+                    checked,
+                    record.seq,
+                    "the record does not link to its predecessor",
+                ));
+            }
+            if hash_of(&record) != record.hash {
+                return Ok(broken(
+                    checked,
+                    record.seq,
+                    "the record's content does not match its hash",
+                ));
+            }
+            checked += 1;
+            expected_seq += 1;
+            prev = record.hash;
+        }
+        if last_chunk {
+            break;
+        }
+    }
+    let last = expected_seq - 1;
+    if last != head_seq || prev != head_hash {
+        let at = std::cmp::min(last, head_seq) + 1;
+        return Ok(broken(checked, at, "the chain does not end at its head"));
+    }
+    Ok(Verification {
+        valid: true,
+        checked,
+        first_broken_at: None,
+        reason: None,
+        head_seq,
+        head_hash,
+    })
+}
+
+/// Streams a tenant's records, oldest first, as JSON Lines (the canonical object plus
+/// `hash`).
+///
+/// # Errors
+/// `Db`, or the writer's error as `Db(Custom)`.
+pub async fn export<C: ConnectionTrait, W: std::io::Write>(
+    db: &C,
+    tenant: TenantId,
+    out: &mut W,
+) -> Result<u64, ServiceError> {
+    let mut after: i64 = 0;
+    let mut written = 0;
+    loop {
+        let chunk = access_record::Entity::find()
+            .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(access_record::Column::Seq.gt(after))
+            .order_by_asc(access_record::Column::Seq)
+            .limit(5_000)
+            .all(db)
+            .await?;
+        if chunk.is_empty() {
+            return Ok(written);
+        }
+        for record in chunk {
+            let mut line = canonical(&record);
+            line["hash"] = json!(record.hash);
+            writeln!(out, "{line}").map_err(|e| ServiceError::Db(DbErr::Custom(e.to_string())))?;
+            after = record.seq;
+            written += 1;
+        }
+    }
+}
+
+/// One page of the caller's tenant's ledger (controller admin).
+///
+/// # Errors
+/// `Unauthenticated`/`Forbidden` for anyone but the tenant's admin; `Validation`; `Db`.
+pub async fn log_page(
+    ctx: &crate::policy::RequestCtx<'_>,
+    filter: &RecordFilter,
+    page: &PageRequest,
+) -> Result<Page<access_record::Model>, ServiceError> {
+    let tenant = crate::policy::require_controller_admin(ctx.caller)?;
+    let tx = crate::policy::begin_for_tenant(ctx.db, tenant, false).await?;
+    let result = list(&tx, tenant, filter, page).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// How many of the caller's tenant's records match (controller admin).
+///
+/// # Errors
+/// As [`log_page`].
+pub async fn log_count(
+    ctx: &crate::policy::RequestCtx<'_>,
+    filter: &RecordFilter,
+) -> Result<u64, ServiceError> {
+    let tenant = crate::policy::require_controller_admin(ctx.caller)?;
+    let tx = crate::policy::begin_for_tenant(ctx.db, tenant, false).await?;
+    let n = count(&tx, tenant, filter).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Verifies the caller's tenant's chain (controller admin).
+///
+/// # Errors
+/// As [`log_page`].
+pub async fn verify_log(ctx: &crate::policy::RequestCtx<'_>) -> Result<Verification, ServiceError> {
+    let tenant = crate::policy::require_controller_admin(ctx.caller)?;
+    let tx = crate::policy::begin_for_tenant(ctx.db, tenant, false).await?;
+    let result = verify(&tx, tenant).await?;
+    tx.commit().await?;
+    Ok(result)
+}
