@@ -126,6 +126,58 @@ async fn the_acceptance_example_runs_against_the_real_binary() {
     );
     let list = gql(&client, &base, &bob, "query { contacts(first: 10) { totalCount edges { node { id } } pageInfo { hasNextPage endCursor } } }").await;
     assert_eq!(list["contacts"]["totalCount"], 1);
+
+    // The ledger leaves as JSON Lines anyone can re-hash, and verifies from the CLI.
+    let export = Command::new(BIN)
+        .args([
+            "ledger",
+            "export",
+            "--tenant",
+            &tenant,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env_remove("CUSTODIAN_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "create, read, list");
+    let mut prev = "0".repeat(64);
+    for mut line in lines {
+        let hash = line.as_object_mut().unwrap().remove("hash").unwrap();
+        assert_eq!(line["prev_hash"], prev.as_str());
+        use sha2::Digest;
+        let recomputed = hex::encode(sha2::Sha256::digest(line.to_string().as_bytes()));
+        assert_eq!(hash, recomputed.as_str());
+        prev = recomputed;
+    }
+    let verify = Command::new(BIN)
+        .args([
+            "ledger",
+            "verify",
+            "--tenant",
+            &tenant,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env_remove("CUSTODIAN_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(verify.status.success());
+    let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(
+        (report["valid"].as_bool(), report["checked"].as_i64()),
+        (Some(true), Some(3))
+    );
     drop(server);
 }
 

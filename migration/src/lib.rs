@@ -52,7 +52,7 @@ fn statements(script: &str) -> Vec<String> {
             current.push_str(";\n");
         }
         current.push_str(piece);
-        if current.matches("$fn$").count() % 2 == 0 {
+        if current.matches("$fn$").count().is_multiple_of(2) {
             let statement = current.trim();
             if !statement.is_empty() {
                 out.push(statement.to_owned());

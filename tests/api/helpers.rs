@@ -128,7 +128,7 @@ impl TestApp {
                 purpose: None,
                 instruction: None,
                 scopes: vec![],
-                ttl_seconds: 3600,
+                ttl_seconds: 7 * 86_400,
             })
             .unwrap()
     }
@@ -136,6 +136,117 @@ impl TestApp {
     /// The test clock's time, as GraphQL `DateTime` text.
     pub fn clock_now(&self) -> String {
         self.clock.now().to_rfc3339()
+    }
+
+    /// A processor-staff (or other instructed role's) token for `tenant` with a purpose.
+    pub fn instructed_token(
+        &self,
+        role: Role,
+        tenant: &str,
+        purpose: &str,
+        instruction: Option<&str>,
+    ) -> String {
+        self.authority
+            .mint(&TokenRequest {
+                subject: "sam".to_owned(),
+                role,
+                tenant: Some(TenantId::parse(tenant).unwrap()),
+                purpose: Some(custodian_api::domain::instruction::Purpose::parse(purpose).unwrap()),
+                instruction: instruction.map(|i| i.parse().unwrap()),
+                scopes: vec![],
+                ttl_seconds: 7 * 86_400,
+            })
+            .unwrap()
+    }
+
+    /// Issues an instruction as the controller admin `token`; returns its id.
+    pub async fn issue_instruction(&self, token: &str, input: Value) -> String {
+        let data = self
+            .gql_ok(
+                token,
+                "mutation($input: IssueInstructionInput!) { issueInstruction(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data["issueInstruction"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The tenant's whole ledger, oldest first, as the controller admin `token` sees it.
+    pub async fn access_log(&self, token: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let data = self
+                .gql_ok(
+                    token,
+                    "query($after: String) { accessLog(first: 100, after: $after) { nodes { seq operation outcome actorKind actorId purpose resourceType resourceIds resourceCount fields instructionId reason requestId } pageInfo { hasNextPage endCursor } } }",
+                    json!({ "after": after }),
+                )
+                .await;
+            out.extend(
+                data["accessLog"]["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .cloned(),
+            );
+            if data["accessLog"]["pageInfo"]["hasNextPage"] != true {
+                return out;
+            }
+            after = data["accessLog"]["pageInfo"]["endCursor"]
+                .as_str()
+                .map(str::to_owned);
+        }
+    }
+
+    pub async fn verify_log(&self, token: &str) -> Value {
+        self.gql_ok(
+            token,
+            "{ verifyAccessLog { valid checked firstBrokenAt reason headSeq headHash } }",
+            json!({}),
+        )
+        .await["verifyAccessLog"]
+            .clone()
+    }
+
+    /// Runs statements directly against the stored data as an attacker with database
+    /// access would: as a superuser with triggers off (PostgreSQL), or with the
+    /// append-only triggers dropped (SQLite).
+    pub async fn tamper(&self, statements: &[(&str, Vec<sea_orm::Value>)]) {
+        use sea_orm::TransactionTrait;
+        let (conn, backend) = match &self.superuser_url {
+            Some(url) => (
+                Database::connect(url).await.unwrap(),
+                sea_orm::DbBackend::Postgres,
+            ),
+            None => (self.db.clone(), sea_orm::DbBackend::Sqlite),
+        };
+        let tx = conn.begin().await.unwrap();
+        match backend {
+            sea_orm::DbBackend::Postgres => {
+                tx.execute_unprepared("SET LOCAL session_replication_role = replica")
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                tx.execute_unprepared("DROP TRIGGER IF EXISTS access_records_no_update")
+                    .await
+                    .unwrap();
+                tx.execute_unprepared("DROP TRIGGER IF EXISTS access_records_no_delete")
+                    .await
+                    .unwrap();
+            }
+        }
+        for (sql, values) in statements {
+            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                *sql,
+                values.clone(),
+            ))
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
     }
 
     pub fn admin_token(&self) -> String {

@@ -8,6 +8,7 @@ mod auth;
 mod contacts;
 mod http_spec;
 mod isolation;
+mod ledger;
 mod rls;
 mod schema;
 mod tenants;

@@ -1,0 +1,977 @@
+//! Every access to personal data is recorded against the instruction that allowed it;
+//! the record is hash-chained per tenant and tampering is detected.
+
+use custodian_api::auth::Role;
+use custodian_api::clock::Clock;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_code};
+
+crate::on_both_backends!(
+    the_acceptance_example_lists_and_verifies_the_ledger,
+    staff_need_an_active_instruction_for_the_purpose_and_are_recorded_either_way,
+    fields_outside_the_instructions_categories_are_refused_alone,
+    a_write_outside_the_instructions_categories_is_refused_whole_and_changes_nothing,
+    an_expired_revoked_or_future_instruction_covers_nothing,
+    a_token_naming_an_instruction_acts_only_under_it,
+    a_platform_admin_reaches_contact_data_only_under_an_instruction,
+    every_operation_touching_personal_data_writes_exactly_its_records,
+    a_failed_write_leaves_no_allowed_record,
+    concurrent_writers_produce_one_verifiable_chain,
+    tampering_with_the_ledger_is_detected,
+    the_ledger_is_append_only_for_the_server,
+    the_ledger_filters_by_actor_operation_outcome_contact_and_time,
+    instructions_are_issued_listed_and_revoked_with_validation,
+);
+
+fn staff_instruction(categories: &[&str], operations: &[&str]) -> Value {
+    json!({"purpose": "SUPPORT", "actorKinds": ["PROCESSOR_STAFF"], "dataCategories": categories, "operations": operations, "externalReference": "TICKET-42"})
+}
+
+async fn the_acceptance_example_lists_and_verifies_the_ledger(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let c = app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    app.issue_instruction(&bob, staff_instruction(&["IDENTITY"], &["READ"]))
+        .await;
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    app.gql_ok(
+        &sam,
+        "query($id: ID!) { contact(id: $id) { firstName } }",
+        json!({"id": c["id"]}),
+    )
+    .await;
+    let other = app.instructed_token(Role::ProcessorStaff, &tenant, "security", None);
+    let denied = app
+        .gql(
+            Some(&other),
+            "query($id: ID!) { contact(id: $id) { firstName } }",
+            json!({"id": c["id"]}),
+        )
+        .await;
+    assert_eq!(error_code(&denied), "FORBIDDEN");
+    let log = app
+        .gql_ok(&bob, "query { accessLog(first: 100) { totalCount edges { node { operation outcome actorKind purpose } } } }", json!({}))
+        .await;
+    assert_eq!(log["accessLog"]["totalCount"], 3);
+    let nodes: Vec<Value> = log["accessLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            json!({"operation": "WRITE", "outcome": "ALLOWED", "actorKind": "CONTROLLER", "purpose": "SERVICE_DELIVERY"}),
+            json!({"operation": "READ", "outcome": "ALLOWED", "actorKind": "PROCESSOR_STAFF", "purpose": "SUPPORT"}),
+            json!({"operation": "READ", "outcome": "DENIED", "actorKind": "PROCESSOR_STAFF", "purpose": "SECURITY"}),
+        ]
+    );
+    let v = app
+        .gql_ok(
+            &bob,
+            "query { verifyAccessLog { valid checked firstBrokenAt } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        v["verifyAccessLog"],
+        json!({"valid": true, "checked": 3, "firstBrokenAt": null})
+    );
+}
+
+async fn staff_need_an_active_instruction_for_the_purpose_and_are_recorded_either_way(
+    app: TestApp,
+) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let c = app
+        .create_contact(
+            &bob,
+            json!({"firstName": "Ada", "emails": [{"address": "ada@example.com"}]}),
+        )
+        .await;
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    let read = "query($id: ID!) { contact(id: $id) { firstName emails { address } } }";
+    let denied = app.gql(Some(&sam), read, json!({"id": c["id"]})).await;
+    assert_eq!(error_code(&denied), "FORBIDDEN");
+    let list = app
+        .gql(
+            Some(&sam),
+            "{ contacts { nodes { firstName } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&list), "FORBIDDEN");
+    let instruction = app
+        .issue_instruction(
+            &bob,
+            staff_instruction(&["IDENTITY", "CONTACT_DETAILS"], &["READ"]),
+        )
+        .await;
+    let allowed = app.gql_ok(&sam, read, json!({"id": c["id"]})).await;
+    assert_eq!(
+        allowed["contact"],
+        json!({"firstName": "Ada", "emails": [{"address": "ada@example.com"}]})
+    );
+    // The instruction covers reading, not writing.
+    let write = app
+        .gql(Some(&sam), "mutation($id: ID!) { updateContact(id: $id, input: {firstName: \"X\"}, expectedVersion: 1) { id } }", json!({"id": c["id"]}))
+        .await;
+    assert_eq!(error_code(&write), "FORBIDDEN");
+    let log = app.access_log(&bob).await;
+    let staff: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|r| r["actorKind"] == "PROCESSOR_STAFF")
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        staff,
+        [
+            ("READ", "DENIED"),
+            ("READ", "DENIED"),
+            ("READ", "ALLOWED"),
+            ("WRITE", "DENIED")
+        ]
+    );
+    let allowed_record = log
+        .iter()
+        .find(|r| r["actorKind"] == "PROCESSOR_STAFF" && r["outcome"] == "ALLOWED")
+        .unwrap();
+    assert_eq!(allowed_record["instructionId"], instruction.as_str());
+    assert_eq!(allowed_record["resourceIds"], json!([c["id"]]));
+    assert_eq!(allowed_record["fields"], json!(["firstName", "emails"]));
+    assert_eq!(allowed_record["actorId"], "sam");
+    assert!(
+        allowed_record["requestId"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert_eq!(app.verify_log(&bob).await["valid"], true);
+}
+
+async fn fields_outside_the_instructions_categories_are_refused_alone(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let c = app.create_contact(&bob, json!({"firstName": "Ada", "employer": "Engines", "emails": [{"address": "ada@example.com"}]})).await;
+    app.issue_instruction(&bob, staff_instruction(&["IDENTITY"], &["READ"]))
+        .await;
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    let body = app
+        .gql(
+            Some(&sam),
+            "query($id: ID!) { contact(id: $id) { id firstName employer emails { address } } }",
+            json!({"id": c["id"]}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["contact"]["firstName"], "Ada",
+        "the covered field is answered: {body}"
+    );
+    assert_eq!(body["data"]["contact"]["id"], c["id"]);
+    assert_eq!(body["data"]["contact"]["employer"], Value::Null);
+    assert_eq!(body["data"]["contact"]["emails"], Value::Null);
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2);
+    for e in errors {
+        assert_eq!(e["extensions"]["code"], "FORBIDDEN");
+    }
+    let log = app.access_log(&bob).await;
+    let staff: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["actorKind"] == "PROCESSOR_STAFF")
+        .collect();
+    assert_eq!(staff.len(), 2);
+    assert_eq!(
+        (staff[0]["outcome"].as_str(), &staff[0]["fields"]),
+        (Some("ALLOWED"), &json!(["id", "firstName"]))
+    );
+    assert_eq!(
+        (staff[1]["outcome"].as_str(), &staff[1]["fields"]),
+        (Some("DENIED"), &json!(["employer", "emails"]))
+    );
+    // Asking only for what is not covered is refused whole.
+    let only = app
+        .gql(
+            Some(&sam),
+            "query($id: ID!) { contact(id: $id) { employer } }",
+            json!({"id": c["id"]}),
+        )
+        .await;
+    assert_eq!(error_code(&only), "FORBIDDEN");
+    assert_eq!(only["data"]["contact"], Value::Null);
+}
+
+async fn a_write_outside_the_instructions_categories_is_refused_whole_and_changes_nothing(
+    app: TestApp,
+) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let c = app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    app.issue_instruction(&bob, staff_instruction(&["IDENTITY"], &["READ", "WRITE"]))
+        .await;
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    let update = "mutation($id: ID!, $input: ContactInput!) { updateContact(id: $id, input: $input, expectedVersion: 1) { firstName version } }";
+    let refused = app
+        .gql(
+            Some(&sam),
+            update,
+            json!({"id": c["id"], "input": {"firstName": "Augusta", "employer": "X"}}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    let read = app
+        .gql_ok(
+            &bob,
+            "query($id: ID!) { contact(id: $id) { firstName employer version } }",
+            json!({"id": c["id"]}),
+        )
+        .await;
+    assert_eq!(
+        read["contact"],
+        json!({"firstName": "Ada", "employer": null, "version": 1})
+    );
+    let ok = app
+        .gql_ok(
+            &sam,
+            update,
+            json!({"id": c["id"], "input": {"firstName": "Augusta"}}),
+        )
+        .await;
+    assert_eq!(
+        ok["updateContact"],
+        json!({"firstName": "Augusta", "version": 2})
+    );
+    let log = app.access_log(&bob).await;
+    let staff: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|r| r["actorKind"] == "PROCESSOR_STAFF")
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(staff, [("WRITE", "DENIED"), ("WRITE", "ALLOWED")]);
+}
+
+async fn an_expired_revoked_or_future_instruction_covers_nothing(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let c = app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    let read = "query($id: ID!) { contact(id: $id) { firstName } }";
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    let now = app.clock.now();
+    let in_an_hour = (now + chrono::Duration::hours(1)).to_rfc3339();
+    // Not yet valid.
+    let mut future = staff_instruction(&["IDENTITY"], &["READ"]);
+    future["validFrom"] = json!(in_an_hour);
+    app.issue_instruction(&bob, future).await;
+    assert_eq!(
+        error_code(&app.gql(Some(&sam), read, json!({"id": c["id"]})).await),
+        "FORBIDDEN"
+    );
+    // Valid once the clock reaches it, until it expires.
+    app.clock.advance(3600);
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    let revocable = {
+        let mut i = staff_instruction(&["IDENTITY"], &["READ"]);
+        i["validUntil"] = json!((app.clock.now() + chrono::Duration::hours(2)).to_rfc3339());
+        app.issue_instruction(&bob, i).await
+    };
+    app.gql_ok(&sam, read, json!({"id": c["id"]})).await;
+    // Revoking the one that was in force leaves the future one, now in force.
+    let instructions = app
+        .gql_ok(
+            &bob,
+            "{ instructions(activeOnly: true) { edges { node { id standing } } } }",
+            json!({}),
+        )
+        .await;
+    let active: Vec<&Value> = instructions["instructions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["standing"] == false)
+        .collect();
+    assert_eq!(active.len(), 2);
+    for e in active {
+        app.gql_ok(
+            &bob,
+            "mutation($id: ID!) { revokeInstruction(id: $id, reason: \"done\") { revokedAt } }",
+            json!({"id": e["node"]["id"]}),
+        )
+        .await;
+    }
+    assert_eq!(
+        error_code(&app.gql(Some(&sam), read, json!({"id": c["id"]})).await),
+        "FORBIDDEN",
+        "revoked"
+    );
+    let again = app
+        .gql(
+            Some(&bob),
+            "mutation($id: ID!) { revokeInstruction(id: $id) { id } }",
+            json!({"id": revocable}),
+        )
+        .await;
+    assert_eq!(error_code(&again), "CONFLICT");
+    // An expired instruction.
+    let expiring = {
+        let mut i = staff_instruction(&["IDENTITY"], &["READ"]);
+        i["validUntil"] = json!((app.clock.now() + chrono::Duration::minutes(10)).to_rfc3339());
+        app.issue_instruction(&bob, i).await
+    };
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    app.gql_ok(&sam, read, json!({"id": c["id"]})).await;
+    app.clock.advance(601);
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    let expired = app.gql(Some(&sam), read, json!({"id": c["id"]})).await;
+    assert_eq!(error_code(&expired), "FORBIDDEN", "expired {expiring}");
+    let log = app.access_log(&bob).await;
+    let outcomes: Vec<&str> = log
+        .iter()
+        .filter(|r| r["actorKind"] == "PROCESSOR_STAFF")
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["DENIED", "ALLOWED", "DENIED", "ALLOWED", "DENIED"]
+    );
+}
+
+async fn a_token_naming_an_instruction_acts_only_under_it(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let c = app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    let narrow = app
+        .issue_instruction(&bob, staff_instruction(&["EMPLOYMENT"], &["READ"]))
+        .await;
+    let broad = app
+        .issue_instruction(&bob, staff_instruction(&["IDENTITY"], &["READ"]))
+        .await;
+    let pinned = app.instructed_token(Role::ProcessorStaff, &tenant, "support", Some(&narrow));
+    let body = app
+        .gql(
+            Some(&pinned),
+            "query($id: ID!) { contact(id: $id) { firstName } }",
+            json!({"id": c["id"]}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body),
+        "FORBIDDEN",
+        "the broad instruction is not the token's"
+    );
+    let free = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    app.gql_ok(
+        &free,
+        "query($id: ID!) { contact(id: $id) { firstName } }",
+        json!({"id": c["id"]}),
+    )
+    .await;
+    let log = app.access_log(&bob).await;
+    let allowed = log
+        .iter()
+        .find(|r| r["actorKind"] == "PROCESSOR_STAFF" && r["outcome"] == "ALLOWED")
+        .unwrap();
+    assert_eq!(
+        allowed["instructionId"],
+        broad.as_str(),
+        "recorded against the instruction that allowed it"
+    );
+    let viewer = app
+        .gql_ok(
+            &pinned,
+            "{ viewer { actorKind purpose instructionId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        viewer["viewer"],
+        json!({"actorKind": "PROCESSOR_STAFF", "purpose": "SUPPORT", "instructionId": narrow})
+    );
+}
+
+async fn a_platform_admin_reaches_contact_data_only_under_an_instruction(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let c = app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    let read = "query($id: ID!) { contact(id: $id) { firstName } }";
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&app.admin_token()), read, json!({"id": c["id"]}))
+                .await
+        ),
+        "FORBIDDEN"
+    );
+    let alice = app.instructed_token(Role::PlatformAdmin, &tenant, "security", None);
+    assert_eq!(
+        error_code(&app.gql(Some(&alice), read, json!({"id": c["id"]})).await),
+        "FORBIDDEN"
+    );
+    app.issue_instruction(&bob, json!({"purpose": "SECURITY", "actorKinds": ["PLATFORM_ADMIN"], "dataCategories": ["IDENTITY"], "operations": ["READ"]})).await;
+    let data = app.gql_ok(&alice, read, json!({"id": c["id"]})).await;
+    assert_eq!(data["contact"]["firstName"], "Ada");
+    let kinds: Vec<(String, String)> = app
+        .access_log(&bob)
+        .await
+        .iter()
+        .filter(|r| r["actorKind"] == "PLATFORM_ADMIN")
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_owned(),
+                r["purpose"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("DENIED".into(), "SECURITY".into()),
+            ("ALLOWED".into(), "SECURITY".into())
+        ]
+    );
+}
+
+/// `(operation, resource type)` pairs, in the order recorded.
+type Records = Vec<(&'static str, &'static str)>;
+
+/// What each root field records: `(operation, resource type)`, or `None` when it touches
+/// no personal data. A new root field must be added here, or this test fails.
+fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> {
+    Some(match field {
+        "viewer" | "tenant" | "tenants" | "createTenant" | "instructions" | "instruction"
+        | "issueInstruction" | "revokeInstruction" | "accessLog" | "verifyAccessLog" => None,
+        "contact" | "contacts" => Some(("READ", "CONTACT")),
+        "appointment" | "appointments" => Some(("READ", "APPOINTMENT")),
+        "createContact" | "updateContact" => Some(("WRITE", "CONTACT")),
+        "deleteContact" => Some(("ERASE", "CONTACT")),
+        "createAppointment" | "updateAppointment" => Some(("WRITE", "APPOINTMENT")),
+        "deleteAppointment" => Some(("ERASE", "APPOINTMENT")),
+        _ => return None,
+    })
+}
+
+async fn every_operation_touching_personal_data_writes_exactly_its_records(app: TestApp) {
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    // Every root field of the schema is classified.
+    let intro = app
+        .gql_ok(&bob, "{ q: __type(name: \"Query\") { fields { name } } m: __type(name: \"Mutation\") { fields { name } } }", json!({}))
+        .await;
+    let mut roots: Vec<String> = Vec::new();
+    for t in ["q", "m"] {
+        for f in intro[t]["fields"].as_array().unwrap() {
+            roots.push(f["name"].as_str().unwrap().to_owned());
+        }
+    }
+    for r in &roots {
+        assert!(
+            expected_record(r).is_some(),
+            "root field {r} is not classified for the ledger"
+        );
+    }
+    let c = app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    let cid = c["id"].as_str().unwrap().to_owned();
+    let appt = app
+        .gql_ok(&bob, "mutation($c: ID!) { createAppointment(input: {contactId: $c, startsAt: \"2026-12-01T10:00:00Z\", endsAt: \"2026-12-01T11:00:00Z\", title: \"T\"}) { id } }", json!({"c": cid}))
+        .await["createAppointment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant_id = app.gql_ok(&bob, "{ tenant { id } }", json!({})).await["tenant"]["id"].clone();
+    let _ = tenant_id;
+    let instruction = app
+        .issue_instruction(&bob, staff_instruction(&["IDENTITY"], &["READ"]))
+        .await;
+    let cases: Vec<(&str, String, Records)> = vec![
+        ("viewer", "{ viewer { subject } }".into(), vec![]),
+        ("tenant", "{ tenant { name } }".into(), vec![]),
+        ("contact", format!("{{ contact(id: \"{cid}\") {{ firstName }} }}"), vec![("READ", "CONTACT")]),
+        ("contacts", "{ contacts { nodes { firstName } } }".into(), vec![("READ", "CONTACT")]),
+        ("contacts+appointments", "{ contacts { nodes { firstName appointments { nodes { title } } } } }".into(), vec![("READ", "CONTACT"), ("READ", "APPOINTMENT")]),
+        ("appointment", format!("{{ appointment(id: \"{appt}\") {{ title }} }}"), vec![("READ", "APPOINTMENT")]),
+        ("appointment+contact", format!("{{ appointment(id: \"{appt}\") {{ title contact {{ lastName }} }} }}"), vec![("READ", "APPOINTMENT"), ("READ", "CONTACT")]),
+        ("appointments", "{ appointments { nodes { title } } }".into(), vec![("READ", "APPOINTMENT")]),
+        ("instructions", "{ instructions { edges { node { id } } } }".into(), vec![]),
+        ("instruction", format!("{{ instruction(id: \"{instruction}\") {{ purpose }} }}"), vec![]),
+        ("accessLog", "{ accessLog { totalCount } }".into(), vec![]),
+        ("verifyAccessLog", "{ verifyAccessLog { valid } }".into(), vec![]),
+        ("createContact", "mutation { createContact(input: {firstName: \"B\"}) { id } }".into(), vec![("WRITE", "CONTACT")]),
+        ("updateContact", format!("mutation {{ updateContact(id: \"{cid}\", input: {{lastName: \"L\"}}, expectedVersion: 1) {{ version }} }}"), vec![("WRITE", "CONTACT")]),
+        ("createAppointment", format!("mutation {{ createAppointment(input: {{contactId: \"{cid}\", startsAt: \"2026-12-02T10:00:00Z\", endsAt: \"2026-12-02T11:00:00Z\", title: \"T2\"}}) {{ id }} }}"), vec![("WRITE", "APPOINTMENT")]),
+        ("updateAppointment", format!("mutation {{ updateAppointment(id: \"{appt}\", input: {{title: \"T3\"}}, expectedVersion: 1) {{ version }} }}"), vec![("WRITE", "APPOINTMENT")]),
+        ("issueInstruction", "mutation { issueInstruction(input: {purpose: IMPORT, actorKinds: [PROCESSOR_STAFF], dataCategories: [IDENTITY], operations: [WRITE]}) { id } }".into(), vec![]),
+        ("revokeInstruction", format!("mutation {{ revokeInstruction(id: \"{instruction}\") {{ id }} }}"), vec![]),
+        ("deleteAppointment", format!("mutation {{ deleteAppointment(id: \"{appt}\") }}"), vec![("ERASE", "APPOINTMENT")]),
+        ("deleteContact", format!("mutation {{ deleteContact(id: \"{cid}\") }}"), vec![("ERASE", "CONTACT")]),
+    ];
+    let mut covered: Vec<&str> = Vec::new();
+    for (name, op, expected) in cases {
+        let before = app.access_log(&bob).await.len();
+        app.gql_ok(&bob, &op, json!({})).await;
+        let log = app.access_log(&bob).await;
+        let new: Vec<(&str, &str)> = log[before..]
+            .iter()
+            .map(|r| {
+                assert_eq!(r["outcome"], "ALLOWED");
+                assert_eq!(r["actorKind"], "CONTROLLER");
+                (
+                    r["operation"].as_str().unwrap(),
+                    r["resourceType"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(new, expected, "{name} recorded {new:?}");
+        let root = name.split('+').next().unwrap();
+        if let Some(Some(kind)) = expected_record(root) {
+            assert_eq!(expected.first(), Some(&kind), "{name}");
+        }
+        covered.push(root);
+    }
+    let create_tenant = app.gql_ok(&app.admin_token(), "mutation { createTenant(input: {name: \"Other\", jurisdictions: [UK], ownerAttestsAdult: true}) { id } }", json!({})).await;
+    assert!(create_tenant["createTenant"]["id"].is_string());
+    let tenants = app
+        .gql_ok(
+            &app.admin_token(),
+            "{ tenants { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(tenants["tenants"]["edges"].is_array());
+    covered.extend(["createTenant", "tenants"]);
+    for r in &roots {
+        assert!(
+            covered.contains(&r.as_str()),
+            "root field {r} is not exercised"
+        );
+    }
+    // Every allowed record of a controller names the standing instruction.
+    let standing = app
+        .gql_ok(
+            &bob,
+            "{ instructions { edges { node { id standing } } } }",
+            json!({}),
+        )
+        .await["instructions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["standing"] == true)
+        .unwrap()["node"]["id"]
+        .clone();
+    for r in app.access_log(&bob).await {
+        assert_eq!(r["instructionId"], standing);
+        assert_eq!(r["purpose"], "SERVICE_DELIVERY");
+    }
+    assert_eq!(app.verify_log(&bob).await["valid"], true);
+}
+
+async fn a_failed_write_leaves_no_allowed_record(app: TestApp) {
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    let c = app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    let before = app.access_log(&bob).await.len();
+    let stale = app
+        .gql(Some(&bob), "mutation($id: ID!) { updateContact(id: $id, input: {firstName: \"X\"}, expectedVersion: 7) { id } }", json!({"id": c["id"]}))
+        .await;
+    assert_eq!(error_code(&stale), "CONFLICT");
+    let invalid = app
+        .gql(
+            Some(&bob),
+            "mutation { createContact(input: {emails: [{address: \"nope\"}]}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&invalid), "BAD_USER_INPUT");
+    assert_eq!(
+        app.access_log(&bob).await.len(),
+        before,
+        "nothing happened, nothing recorded"
+    );
+}
+
+async fn concurrent_writers_produce_one_verifiable_chain(app: TestApp) {
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    let (_, eve) = app.tenant_with_token("Other").await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let client = app.client.clone();
+        let url = format!("{}/graphql", app.address);
+        let token = if i % 4 == 3 { eve.clone() } else { bob.clone() };
+        let query = if i % 2 == 0 {
+            format!("mutation {{ createContact(input: {{firstName: \"C{i}\"}}) {{ id }} }}")
+        } else {
+            "{ contacts(first: 5) { nodes { firstName } } }".to_owned()
+        };
+        tasks.push(tokio::spawn(async move {
+            let body: Value = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"query": query}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(body.get("errors").is_none(), "{body}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for token in [&bob, &eve] {
+        let log = app.access_log(token).await;
+        let seqs: Vec<i64> = log.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+        assert_eq!(
+            seqs,
+            (1..=log.len() as i64).collect::<Vec<_>>(),
+            "one gapless chain"
+        );
+        let v = app.verify_log(token).await;
+        assert_eq!(v["valid"], true, "{v}");
+        assert_eq!(v["checked"], log.len());
+        assert_eq!(v["headSeq"], log.len());
+    }
+    assert_eq!(
+        app.access_log(&bob).await.len() + app.access_log(&eve).await.len(),
+        24
+    );
+}
+
+async fn tampering_with_the_ledger_is_detected(app: TestApp) {
+    use sea_orm::Value as V;
+    // One tenant per kind of tampering, each with a chain of 6 records.
+    let mut tenants = Vec::new();
+    for name in [
+        "edit",
+        "delete",
+        "delete-last",
+        "reorder",
+        "insert",
+        "well-formed-append",
+    ] {
+        let (tenant, token) = app.tenant_with_token(name).await;
+        for i in 0..3 {
+            let c = app
+                .create_contact(&token, json!({"firstName": format!("C{i}")}))
+                .await;
+            app.gql_ok(
+                &token,
+                "query($id: ID!) { contact(id: $id) { firstName } }",
+                json!({"id": c["id"]}),
+            )
+            .await;
+        }
+        let v = app.verify_log(&token).await;
+        assert_eq!(
+            (v["valid"].as_bool(), v["checked"].as_i64()),
+            (Some(true), Some(6))
+        );
+        tenants.push((uuid::Uuid::parse_str(&tenant).unwrap(), token));
+    }
+    let t = |i: usize| V::from(tenants[i].0);
+    app.tamper(&[(
+        "UPDATE access_records SET actor_id = 'mallory' WHERE tenant_id = $1 AND seq = 3",
+        vec![t(0)],
+    )])
+    .await;
+    app.tamper(&[(
+        "DELETE FROM access_records WHERE tenant_id = $1 AND seq = 2",
+        vec![t(1)],
+    )])
+    .await;
+    app.tamper(&[(
+        "DELETE FROM access_records WHERE tenant_id = $1 AND seq = 6",
+        vec![t(2)],
+    )])
+    .await;
+    app.tamper(&[
+        (
+            "UPDATE access_records SET seq = 100 WHERE tenant_id = $1 AND seq = 4",
+            vec![t(3)],
+        ),
+        (
+            "UPDATE access_records SET seq = 4 WHERE tenant_id = $1 AND seq = 5",
+            vec![t(3)],
+        ),
+        (
+            "UPDATE access_records SET seq = 5 WHERE tenant_id = $1 AND seq = 100",
+            vec![t(3)],
+        ),
+    ])
+    .await;
+    let forged_id = uuid::Uuid::now_v7();
+    app.tamper(&[(
+        "INSERT INTO access_records (tenant_id, seq, id, recorded_at, actor_kind, actor_id, subprocessor_id, operation, resource_type, resource_ids, resource_count, fields, purpose, instruction_id, outcome, reason, request_id, prev_hash, hash) \
+         SELECT tenant_id, 7, $1, recorded_at, actor_kind, actor_id, subprocessor_id, operation, resource_type, resource_ids, resource_count, fields, purpose, instruction_id, outcome, reason, request_id, hash, hash FROM access_records WHERE tenant_id = $2 AND seq = 6",
+        vec![V::from(forged_id), t(4)],
+    )])
+    .await;
+    // A forger who knows the hash rule appends a well-formed record: caught at the head.
+    {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let conn = match &app.superuser_url {
+            Some(url) => sea_orm::Database::connect(url).await.unwrap(),
+            None => app.db.clone(),
+        };
+        let mut forged = entities::access_record::Entity::find()
+            .filter(entities::access_record::Column::TenantId.eq(tenants[5].0))
+            .filter(entities::access_record::Column::Seq.eq(6))
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap();
+        forged.prev_hash = forged.hash.clone();
+        forged.seq = 7;
+        forged.id = uuid::Uuid::now_v7();
+        forged.actor_id = "mallory".into();
+        forged.hash = custodian_api::service::ledger::hash_of(&forged);
+        entities::access_record::Entity::insert(entities::access_record::ActiveModel::from(forged))
+            .exec(&conn)
+            .await
+            .unwrap();
+    }
+    let expected = [
+        (3, "content"),
+        (2, "missing"),
+        (6, "head"),
+        (4, "predecessor"),
+        (7, "content"),
+        (7, "head"),
+    ];
+    for (i, (at, why)) in expected.iter().enumerate() {
+        let v = app.verify_log(&tenants[i].1).await;
+        assert_eq!(v["valid"], false, "tampering {i} undetected: {v}");
+        assert_eq!(v["firstBrokenAt"], *at, "{v}");
+        assert!(v["reason"].as_str().unwrap().contains(why), "{v}");
+    }
+}
+
+async fn the_ledger_is_append_only_for_the_server(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    let tenant = uuid::Uuid::parse_str(&tenant).unwrap();
+    let (conn, backend) = match &app.app_url {
+        // As the application role, with the tenant set: the grant refuses first.
+        Some(url) => (
+            sea_orm::Database::connect(url).await.unwrap(),
+            sea_orm::DbBackend::Postgres,
+        ),
+        None => (app.db.clone(), sea_orm::DbBackend::Sqlite),
+    };
+    for sql in [
+        "UPDATE access_records SET actor_id = 'x' WHERE tenant_id = $1",
+        "DELETE FROM access_records WHERE tenant_id = $1",
+    ] {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let tx = conn.begin().await.unwrap();
+        if backend == sea_orm::DbBackend::Postgres {
+            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                "SELECT set_config('app.tenant_id', $1, true)",
+                [tenant.to_string().into()],
+            ))
+            .await
+            .unwrap();
+        }
+        let err = tx
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant.into()],
+            ))
+            .await
+            .expect_err(sql)
+            .to_string();
+        assert!(
+            err.contains("permission denied") || err.contains("append-only"),
+            "{sql}: {err}"
+        );
+        tx.rollback().await.unwrap();
+    }
+    if let Some(url) = &app.owner_url {
+        // Even the owner, who may UPDATE, is stopped by the trigger.
+        use sea_orm::ConnectionTrait;
+        let owner = sea_orm::Database::connect(url).await.unwrap();
+        let err = owner
+            .execute_unprepared("TRUNCATE access_records")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("append-only"), "{err}");
+        let err = owner.execute_unprepared("DELETE FROM access_records").await;
+        // RLS hides every row from the owner without a tenant: nothing to delete, or refused.
+        assert!(err.as_ref().map_or(true, |r| r.rows_affected() == 0));
+        let app_conn = sea_orm::Database::connect(app.app_url.as_deref().unwrap())
+            .await
+            .unwrap();
+        let err = app_conn
+            .execute_unprepared("TRUNCATE access_records")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("permission denied"), "{err}");
+    }
+    assert_eq!(app.verify_log(&bob).await["valid"], true);
+}
+
+async fn the_ledger_filters_by_actor_operation_outcome_contact_and_time(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let a = app.create_contact(&bob, json!({"firstName": "A"})).await;
+    let b = app.create_contact(&bob, json!({"firstName": "B"})).await;
+    app.clock.advance(60);
+    let since = app.clock.now().to_rfc3339();
+    app.gql_ok(
+        &bob,
+        "query($id: ID!) { contact(id: $id) { firstName } }",
+        json!({"id": a["id"]}),
+    )
+    .await;
+    let sam = app.instructed_token(Role::ProcessorStaff, &tenant, "support", None);
+    app.gql(
+        Some(&sam),
+        "{ contacts { nodes { firstName } } }",
+        json!({}),
+    )
+    .await;
+    let count = |filter: Value| {
+        let app = &app;
+        let bob = bob.clone();
+        async move {
+            app.gql_ok(&bob, "query($f: AccessLogFilterInput) { accessLog(filter: $f) { totalCount nodes { seq } } }", json!({"f": filter}))
+                .await["accessLog"]["totalCount"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count(json!({})).await, 4);
+    assert_eq!(count(json!({"actorKind": "PROCESSOR_STAFF"})).await, 1);
+    assert_eq!(count(json!({"outcome": "DENIED"})).await, 1);
+    assert_eq!(count(json!({"operation": "WRITE"})).await, 2);
+    assert_eq!(count(json!({"contactId": a["id"]})).await, 2);
+    assert_eq!(count(json!({"contactId": b["id"]})).await, 1);
+    assert_eq!(count(json!({"since": since})).await, 2);
+    assert_eq!(count(json!({"until": since})).await, 2);
+    assert_eq!(
+        count(json!({"instructionId": tenant})).await,
+        3,
+        "the standing instruction has the tenant's id"
+    );
+    // Only the controller's admin reads the ledger.
+    let user = app.token(Role::ControllerUser, Some(&tenant), "carol");
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&user), "{ accessLog { totalCount } }", json!({}))
+                .await
+        ),
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&sam), "{ verifyAccessLog { valid } }", json!({}))
+                .await
+        ),
+        "FORBIDDEN"
+    );
+}
+
+async fn instructions_are_issued_listed_and_revoked_with_validation(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let listed = app.gql_ok(&bob, "{ instructions { edges { node { id purpose actorKinds dataCategories operations standing active externalReference } } } }", json!({})).await;
+    let standing = &listed["instructions"]["edges"][0]["node"];
+    assert_eq!(standing["id"], tenant.as_str());
+    assert_eq!(standing["standing"], true);
+    assert_eq!(standing["active"], true);
+    assert_eq!(standing["actorKinds"], json!(["CONTROLLER"]));
+    assert_eq!(
+        standing["operations"],
+        json!(["READ", "WRITE", "EXPORT", "ERASE"])
+    );
+    let refused = app
+        .gql(
+            Some(&bob),
+            "mutation($id: ID!) { revokeInstruction(id: $id) { id } }",
+            json!({"id": tenant}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+    let issue =
+        "mutation($input: IssueInstructionInput!) { issueInstruction(input: $input) { id } }";
+    for (input, field) in [
+        (
+            json!({"purpose": "SUPPORT", "actorKinds": [], "dataCategories": ["IDENTITY"], "operations": ["READ"]}),
+            "actorKinds",
+        ),
+        (
+            json!({"purpose": "SUPPORT", "actorKinds": ["CONTROLLER"], "dataCategories": ["IDENTITY"], "operations": ["READ"]}),
+            "actorKinds",
+        ),
+        (
+            json!({"purpose": "SUPPORT", "actorKinds": ["PROCESSOR_STAFF"], "dataCategories": [], "operations": ["READ"]}),
+            "dataCategories",
+        ),
+        (
+            json!({"purpose": "SUPPORT", "actorKinds": ["PROCESSOR_STAFF"], "dataCategories": ["IDENTITY"], "operations": []}),
+            "operations",
+        ),
+        (
+            json!({"purpose": "SUPPORT", "actorKinds": ["SUBPROCESSOR"], "dataCategories": ["IDENTITY"], "operations": ["READ"]}),
+            "subprocessorIds",
+        ),
+        (
+            json!({"purpose": "SUPPORT", "actorKinds": ["PROCESSOR_STAFF"], "dataCategories": ["IDENTITY"], "operations": ["READ"], "validFrom": "2030-01-02T00:00:00Z", "validUntil": "2030-01-01T00:00:00Z"}),
+            "validUntil",
+        ),
+    ] {
+        let body = app.gql(Some(&bob), issue, json!({"input": input})).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field);
+    }
+    let user = app.token(Role::ControllerUser, Some(&tenant), "carol");
+    let body = app
+        .gql(
+            Some(&user),
+            issue,
+            json!({"input": staff_instruction(&["IDENTITY"], &["READ"])}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body),
+        "FORBIDDEN",
+        "only the controller's admin issues instructions"
+    );
+    let listed = app
+        .gql_ok(
+            &bob,
+            "{ instructions { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["instructions"]["edges"].as_array().unwrap().len(),
+        1,
+        "nothing was issued"
+    );
+    // Another tenant's instruction is not found.
+    let (_, eve) = app.tenant_with_token("Other").await;
+    let mine = app
+        .issue_instruction(&bob, staff_instruction(&["IDENTITY"], &["READ"]))
+        .await;
+    let theirs = app
+        .gql(
+            Some(&eve),
+            "query($id: ID!) { instruction(id: $id) { id } }",
+            json!({"id": mine}),
+        )
+        .await;
+    assert_eq!(error_code(&theirs), "NOT_FOUND");
+    let revoke = app
+        .gql(
+            Some(&eve),
+            "mutation($id: ID!) { revokeInstruction(id: $id) { id } }",
+            json!({"id": mine}),
+        )
+        .await;
+    assert_eq!(error_code(&revoke), "NOT_FOUND");
+}
