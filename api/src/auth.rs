@@ -40,6 +40,8 @@ pub enum Role {
     ControllerUser,
     ProcessorStaff,
     PlatformAdmin,
+    /// A partner subprocessor's scoped token, minted by `mintPartnerToken`.
+    Subprocessor,
 }
 
 impl Role {
@@ -49,6 +51,7 @@ impl Role {
             "controller_user" => Some(Self::ControllerUser),
             "processor_staff" => Some(Self::ProcessorStaff),
             "platform_admin" => Some(Self::PlatformAdmin),
+            "subprocessor" => Some(Self::Subprocessor),
             _ => None,
         }
     }
@@ -59,6 +62,7 @@ impl Role {
             Self::ControllerUser => "controller_user",
             Self::ProcessorStaff => "processor_staff",
             Self::PlatformAdmin => "platform_admin",
+            Self::Subprocessor => "subprocessor",
         }
     }
 
@@ -67,6 +71,7 @@ impl Role {
             Self::ControllerAdmin | Self::ControllerUser => ActorKind::Controller,
             Self::ProcessorStaff => ActorKind::ProcessorStaff,
             Self::PlatformAdmin => ActorKind::PlatformAdmin,
+            Self::Subprocessor => ActorKind::Subprocessor,
         }
     }
 
@@ -87,6 +92,10 @@ pub struct Caller {
     /// The one instruction the caller may act under, when its token names one.
     pub instruction: Option<uuid::Uuid>,
     pub scopes: Vec<String>,
+    /// A partner token's id (`jti`): checked against its record on every request.
+    pub token_id: Option<uuid::Uuid>,
+    /// The subprocessor a partner token was minted for (its `sub`).
+    pub subprocessor: Option<uuid::Uuid>,
 }
 
 impl Caller {
@@ -138,6 +147,8 @@ struct Claims {
     /// Space-separated, as in OAuth 2.0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +173,8 @@ pub struct TokenRequest {
     pub instruction: Option<uuid::Uuid>,
     pub scopes: Vec<String>,
     pub ttl_seconds: i64,
+    /// The token's id (`jti`), for tokens that can be revoked.
+    pub token_id: Option<uuid::Uuid>,
 }
 
 /// Verifies (and, with an HMAC key, mints) tokens with one pinned algorithm, issuer and
@@ -289,7 +302,25 @@ impl TokenAuthority {
             .map(uuid::Uuid::parse_str)
             .transpose()
             .map_err(|_| AuthError::Invalid("instruction is not a UUID".into()))?;
+        let token_id = claims
+            .jti
+            .as_deref()
+            .map(uuid::Uuid::parse_str)
+            .transpose()
+            .map_err(|_| AuthError::Invalid("jti is not a UUID".into()))?;
+        let subprocessor = if role == Role::Subprocessor {
+            if token_id.is_none() {
+                return Err(AuthError::Invalid("a partner token needs its jti".into()));
+            }
+            Some(uuid::Uuid::parse_str(&claims.sub).map_err(|_| {
+                AuthError::Invalid("a partner token's sub is its subprocessor's id".into())
+            })?)
+        } else {
+            None
+        };
         Ok(Caller {
+            token_id,
+            subprocessor,
             subject: claims.sub,
             role,
             tenant,
@@ -321,6 +352,7 @@ impl TokenAuthority {
             purpose: request.purpose.map(|p| p.as_str().to_ascii_lowercase()),
             instruction: request.instruction.map(|i| i.to_string()),
             scope: (!request.scopes.is_empty()).then(|| request.scopes.join(" ")),
+            jti: request.token_id.map(|t| t.to_string()),
         };
         jsonwebtoken::encode(&Header::new(inner.algorithm), &claims, key)
             .map_err(|e| AuthError::Key(e.to_string()))

@@ -155,6 +155,11 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 .map(TenantId::parse)
                 .transpose()
                 .map_err(|_| anyhow::anyhow!("--tenant must be a UUID"))?;
+            if role == Role::Subprocessor {
+                anyhow::bail!(
+                    "partner tokens are minted by a platform admin with the mintPartnerToken mutation, which records them"
+                );
+            }
             if role.needs_tenant() && tenant.is_none() {
                 anyhow::bail!("--tenant is required for role {}", args.role);
             }
@@ -183,6 +188,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                     .flat_map(|s| s.split_whitespace().map(str::to_owned))
                     .collect(),
                 ttl_seconds: args.ttl,
+                token_id: None,
             })?;
             println!("{token}");
             Ok(())

@@ -117,6 +117,16 @@ pub struct ServeSettings {
     /// Serve the GraphiQL playground on `GET /graphql`.
     #[arg(long, env = "CUSTODIAN_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
     pub playground: bool,
+    /// The processor's name, as records of processing state it.
+    #[arg(
+        long,
+        env = "CUSTODIAN_PROCESSOR_NAME",
+        default_value = "Custodian operator"
+    )]
+    pub processor_name: String,
+    /// The processor's privacy contact, as records of processing state it.
+    #[arg(long, env = "CUSTODIAN_PROCESSOR_CONTACT")]
+    pub processor_contact: Option<String>,
 }
 
 impl ServeSettings {
@@ -130,6 +140,8 @@ impl ServeSettings {
             max_body_bytes: 1024 * 1024,
             migrate_on_start: false,
             playground: true,
+            processor_name: "Custodian operator".into(),
+            processor_contact: None,
         }
     }
 }

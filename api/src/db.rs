@@ -44,12 +44,16 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 5] = [
+pub const APPLICATION_TABLES: [&str; 9] = [
     "tenants",
     "contacts",
     "appointments",
     "processing_instructions",
     "ledger_heads",
+    "subprocessors",
+    "transfer_records",
+    "subprocessor_objections",
+    "partner_tokens",
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];

@@ -71,6 +71,8 @@ pub struct Grant {
     pub purpose: Purpose,
     pub instruction_id: Uuid,
     pub categories: BTreeSet<DataCategory>,
+    /// The subprocessor acting, for partner tokens.
+    pub subprocessor: Option<Uuid>,
 }
 
 impl Grant {
@@ -155,7 +157,7 @@ impl TenantTx<'_> {
             recorded_at: self.ctx.now,
             actor_kind: self.grant.actor_kind,
             actor_id: self.grant.actor_id.clone(),
-            subprocessor_id: None,
+            subprocessor_id: self.grant.subprocessor,
             operation: self.access.operation,
             resource_type: self.access.resource,
             resource_ids: ids,
@@ -213,6 +215,7 @@ pub async fn begin<'a>(
             purpose: Purpose::ServiceDelivery,
             instruction_id: standing_instruction_id(tenant),
             categories: DataCategory::ALL.into_iter().collect(),
+            subprocessor: None,
         }),
         kind => instructed_grant(&tx, ctx.now, caller, kind, tenant, &access).await?,
     };
@@ -287,6 +290,34 @@ async fn instructed_grant(
             None,
         )));
     };
+    // A partner: its recorded token, its subprocessor's status and the controller's
+    // objections come first, then its scopes bound what any instruction may grant.
+    let mut scope_limit: Option<BTreeSet<DataCategory>> = None;
+    if kind == ActorKind::Subprocessor {
+        let (Some(token), Some(sp)) = (caller.token_id, caller.subprocessor) else {
+            return Ok(Err(("not a partner token".into(), None)));
+        };
+        if let Some(reason) = crate::service::partners::refusal(tx, tenant, token, sp, now).await? {
+            return Ok(Err((reason, None)));
+        }
+        match crate::service::partners::scope_categories(
+            &caller.scopes,
+            access.resource,
+            access.operation,
+        ) {
+            Some(categories) => scope_limit = Some(categories),
+            None => {
+                return Ok(Err((
+                    format!(
+                        "the token's scopes do not allow {} on {}",
+                        access.operation.as_str(),
+                        access.resource.as_str()
+                    ),
+                    None,
+                )));
+            }
+        }
+    }
     let mut query = processing_instruction::Entity::find()
         .filter(processing_instruction::Column::TenantId.eq(tenant.as_uuid()))
         .filter(processing_instruction::Column::Purpose.eq(purpose.as_str()))
@@ -314,10 +345,16 @@ async fn instructed_grant(
         .filter(|i| {
             json_has(&i.actor_kinds, kind_name)
                 && json_has(&i.operations, access.operation.as_str())
+                && caller
+                    .subprocessor
+                    .is_none_or(|sp| json_has(&i.subprocessor_ids, &sp.to_string()))
         })
         .map(|i| {
-            let categories: BTreeSet<DataCategory> =
+            let mut categories: BTreeSet<DataCategory> =
                 serde_json::from_value(i.data_categories.clone()).unwrap_or_default();
+            if let Some(limit) = &scope_limit {
+                categories.retain(|c| limit.contains(c));
+            }
             let covered = wanted.intersection(&categories).count();
             (covered, i.id, categories)
         })
@@ -337,6 +374,7 @@ async fn instructed_grant(
             purpose,
             instruction_id: id,
             categories,
+            subprocessor: caller.subprocessor,
         }),
         None => Err((
             format!(
@@ -369,7 +407,7 @@ async fn deny(
         recorded_at: ctx.now,
         actor_kind: caller.actor_kind(),
         actor_id: caller.subject.clone(),
-        subprocessor_id: None,
+        subprocessor_id: caller.subprocessor,
         operation: access.operation,
         resource_type: access.resource,
         resource_ids: Vec::new(),

@@ -11,6 +11,8 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::TokenAuthority;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::ServeSettings;
+use crate::graphql::schema::SchemaData;
+use crate::graphql::types::subprocessor::ProcessorDetails;
 use crate::http::{AppState, routes};
 use crate::service::ledger::Ledger;
 use crate::{db, graphql};
@@ -53,7 +55,16 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
-            schema: graphql::schema::build(db.clone(), clock, Ledger::start(db.clone())),
+            schema: graphql::schema::build(SchemaData {
+                db: db.clone(),
+                clock,
+                ledger: Ledger::start(db.clone()),
+                auth: auth.clone(),
+                processor: ProcessorDetails {
+                    name: settings.processor_name.clone(),
+                    contact_email: settings.processor_contact.clone(),
+                },
+            }),
             auth,
             db: db.clone(),
             playground: settings.playground,

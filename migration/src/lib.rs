@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_core;
 mod m20261129_000002_row_level_security;
 mod m20261129_000003_instructions_and_ledger;
+mod m20261129_000004_subprocessors;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_core::Migration),
             Box::new(m20261129_000002_row_level_security::Migration),
             Box::new(m20261129_000003_instructions_and_ledger::Migration),
+            Box::new(m20261129_000004_subprocessors::Migration),
         ]
     }
 }

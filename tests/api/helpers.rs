@@ -129,6 +129,7 @@ impl TestApp {
                 instruction: None,
                 scopes: vec![],
                 ttl_seconds: 7 * 86_400,
+                token_id: None,
             })
             .unwrap()
     }
@@ -155,6 +156,7 @@ impl TestApp {
                 instruction: instruction.map(|i| i.parse().unwrap()),
                 scopes: vec![],
                 ttl_seconds: 7 * 86_400,
+                token_id: None,
             })
             .unwrap()
     }

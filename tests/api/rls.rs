@@ -98,8 +98,19 @@ mod tests {
             // The policy covers reads and writes.
             let policy = sql(&su, &format!(
                 "SELECT pg_get_expr(polqual, polrelid) AS q, pg_get_expr(polwithcheck, polrelid) AS w, polcmd::text AS cmd \
-                 FROM pg_policy WHERE polrelid = 'public.{name}'::regclass"
+                 FROM pg_policy WHERE polrelid = 'public.{name}'::regclass AND polname = 'tenant_isolation'"
             )).await.unwrap();
+            // Any other policy only widens reads (the platform's view of objections).
+            let others = sql(&su, &format!(
+                "SELECT polcmd::text AS cmd FROM pg_policy WHERE polrelid = 'public.{name}'::regclass AND polname <> 'tenant_isolation'"
+            )).await.unwrap();
+            for o in &others {
+                assert_eq!(
+                    o.try_get::<String>("", "cmd").unwrap(),
+                    "r",
+                    "{name}: extra policies are SELECT-only"
+                );
+            }
             let p = &policy[0];
             assert_eq!(
                 p.try_get::<String>("", "cmd").unwrap(),
@@ -297,6 +308,7 @@ mod tests {
                     instruction: None,
                     scopes: vec![],
                     ttl_seconds: 600,
+                    token_id: None,
                 })
                 .unwrap()
         };

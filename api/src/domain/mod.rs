@@ -5,7 +5,9 @@ pub mod contact;
 pub mod country;
 pub mod ids;
 pub mod instruction;
+pub mod subprocessor;
 pub mod tenant;
+pub mod transfer;
 
 pub use ids::{AppointmentId, ContactId, TenantId};
 

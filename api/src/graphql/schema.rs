@@ -3,7 +3,9 @@ use sea_orm::DatabaseConnection;
 
 use super::mutation::Mutation;
 use super::query::Query;
+use crate::auth::TokenAuthority;
 use crate::clock::SharedClock;
+use crate::graphql::types::subprocessor::ProcessorDetails;
 use crate::service::ledger::Ledger;
 
 pub type CustodianSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -21,8 +23,23 @@ pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscript
         .limit_directives(16)
 }
 
-pub fn build(db: DatabaseConnection, clock: SharedClock, ledger: Ledger) -> CustodianSchema {
-    builder().data(db).data(clock).data(ledger).finish()
+/// What resolvers read from the schema's data.
+pub struct SchemaData {
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    pub ledger: Ledger,
+    pub auth: TokenAuthority,
+    pub processor: ProcessorDetails,
+}
+
+pub fn build(data: SchemaData) -> CustodianSchema {
+    builder()
+        .data(data.db)
+        .data(data.clock)
+        .data(data.ledger)
+        .data(data.auth)
+        .data(data.processor)
+        .finish()
 }
 
 /// The SDL clients code against; `schema.graphql` at the repository root holds a copy.

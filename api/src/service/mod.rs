@@ -7,7 +7,10 @@ pub mod contacts;
 pub mod instructions;
 pub mod ledger;
 pub mod pagination;
+pub mod partners;
+pub mod subprocessors;
 pub mod tenants;
+pub mod transfers;
 
 /// Serializes a value for a JSON column. Domain values always serialize.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {

@@ -1,6 +1,7 @@
 mod appointments;
 mod contacts;
 mod instructions;
+mod subprocessors;
 mod tenants;
 
 use async_graphql::MergedObject;
@@ -11,4 +12,5 @@ pub struct Mutation(
     contacts::ContactMutation,
     appointments::AppointmentMutation,
     instructions::InstructionMutation,
+    subprocessors::SubprocessorMutation,
 );

@@ -1,6 +1,7 @@
 mod appointments;
 mod contacts;
 mod instructions;
+mod subprocessors;
 mod tenants;
 mod viewer;
 
@@ -13,4 +14,5 @@ pub struct Query(
     contacts::ContactQuery,
     appointments::AppointmentQuery,
     instructions::InstructionQuery,
+    subprocessors::SubprocessorQuery,
 );

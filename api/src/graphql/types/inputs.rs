@@ -390,3 +390,106 @@ impl AccessLogFilterInput {
         })
     }
 }
+
+#[derive(InputObject)]
+pub struct RegisterSubprocessorInput {
+    pub name: String,
+    /// The service it provides.
+    pub service: String,
+    pub data_categories: Vec<crate::domain::instruction::DataCategory>,
+    /// Where it processes: ISO 3166-1 alpha-2 codes.
+    pub locations: Vec<String>,
+    pub contact_email: Option<String>,
+}
+
+impl RegisterSubprocessorInput {
+    /// # Errors
+    /// [`Invalid`] naming the field at fault.
+    pub fn parse(&self) -> Result<crate::domain::subprocessor::NewSubprocessor, Invalid> {
+        crate::domain::subprocessor::NewSubprocessor::parse(
+            &self.name,
+            &self.service,
+            &self.data_categories,
+            &self.locations,
+            self.contact_email.as_deref(),
+        )
+    }
+}
+
+#[derive(InputObject)]
+pub struct RecordTransferInput {
+    pub subprocessor_id: ID,
+    pub origin_region: crate::domain::transfer::OriginRegion,
+    /// ISO 3166-1 alpha-2.
+    pub destination_country: String,
+    pub data_categories: Vec<crate::domain::instruction::DataCategory>,
+    /// Required: a transfer without one is refused.
+    pub safeguard: Option<crate::domain::transfer::Safeguard>,
+    /// Required with `STANDARD_CONTRACTUAL_CLAUSES`.
+    pub scc_module: Option<crate::domain::transfer::SccModule>,
+    /// Required for binding corporate rules, codes of conduct, certifications and
+    /// derogations.
+    pub instrument_reference: Option<String>,
+    pub impact_assessed_at: Option<DateTime<Utc>>,
+    pub supplementary_measures: Option<String>,
+    /// Default: now.
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// When the transfer must next be reviewed; not in the past.
+    pub review_due_at: DateTime<Utc>,
+}
+
+impl RecordTransferInput {
+    /// # Errors
+    /// [`Invalid`] naming the field at fault, with the reason.
+    pub fn parse(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(uuid::Uuid, crate::domain::transfer::NewTransfer), Invalid> {
+        let subprocessor = parse_id("subprocessorId", &self.subprocessor_id)?;
+        let new = crate::domain::transfer::NewTransfer::parse(
+            crate::domain::transfer::TransferParts {
+                origin: self.origin_region,
+                destination: &self.destination_country,
+                data_categories: &self.data_categories,
+                safeguard: self.safeguard,
+                scc_module: self.scc_module,
+                instrument_reference: self.instrument_reference.as_deref(),
+                impact_assessed_at: self.impact_assessed_at,
+                supplementary_measures: self.supplementary_measures.as_deref(),
+                valid_from: self.valid_from,
+                valid_until: self.valid_until,
+                review_due_at: self.review_due_at,
+            },
+            now,
+        )?;
+        Ok((subprocessor, new))
+    }
+}
+
+#[derive(InputObject)]
+pub struct MintPartnerTokenInput {
+    pub tenant_id: ID,
+    pub subprocessor_id: ID,
+    pub purpose: crate::domain::instruction::Purpose,
+    /// `contacts:read`, `contacts.contact_details:read`, `appointments:read`, … —
+    /// `<resource>[.<category>]:<operation>`.
+    pub scopes: Vec<String>,
+    /// Lifetime, 60 s to 90 days.
+    #[graphql(default = 3600)]
+    pub ttl_seconds: i64,
+}
+
+impl MintPartnerTokenInput {
+    /// # Errors
+    /// [`Invalid`] naming the field at fault.
+    pub fn parse(&self) -> Result<crate::service::partners::NewPartnerToken, Invalid> {
+        crate::service::partners::NewPartnerToken::parse(
+            parse_id("tenantId", &self.tenant_id)?,
+            parse_id("subprocessorId", &self.subprocessor_id)?,
+            self.purpose,
+            &self.scopes,
+            self.ttl_seconds,
+        )
+    }
+}

@@ -7,4 +7,5 @@ pub mod contact;
 pub mod inputs;
 pub mod instruction;
 pub mod page;
+pub mod subprocessor;
 pub mod tenant;

@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+/// A scoped token minted for one subprocessor and one tenant; its id is the token's `jti`.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "partner_tokens")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub subprocessor_id: Uuid,
+    pub purpose: String,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub scopes: Json,
+    pub issued_by: String,
+    pub issued_at: DateTimeUtc,
+    pub expires_at: DateTimeUtc,
+    pub revoked_at: Option<DateTimeUtc>,
+    pub revoked_by: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
