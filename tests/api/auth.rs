@@ -146,7 +146,8 @@ async fn a_token_expires_when_the_clock_passes_its_expiry(app: TestApp) {
     let token = app.token(Role::ControllerUser, Some(&tenant), "carol");
     let (status, _) = status_and_code(&app, &token).await;
     assert_eq!(status, 200);
-    app.clock.advance(7 * 86_400 + 31);
+    app.clock
+        .advance(crate::helpers::TEST_TOKEN_TTL as u64 + 31);
     let (status, body) = status_and_code(&app, &token).await;
     assert_eq!(status, 401);
     assert_eq!(body["errors"][0]["message"], "the token has expired");

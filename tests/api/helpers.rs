@@ -11,6 +11,9 @@ use custodian_api::startup::Application;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
+/// Lifetime of test tokens: long enough for tests that move the clock by weeks.
+pub const TEST_TOKEN_TTL: i64 = 365 * 86_400;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -29,6 +32,10 @@ impl TestClock {
 impl TestClock {
     pub fn now_secs(&self) -> i64 {
         self.now().timestamp()
+    }
+
+    pub fn now_chrono(&self) -> chrono::DateTime<chrono::Utc> {
+        self.now()
     }
 }
 
@@ -128,7 +135,7 @@ impl TestApp {
                 purpose: None,
                 instruction: None,
                 scopes: vec![],
-                ttl_seconds: 7 * 86_400,
+                ttl_seconds: TEST_TOKEN_TTL,
                 token_id: None,
             })
             .unwrap()
@@ -155,7 +162,7 @@ impl TestApp {
                 purpose: Some(custodian_api::domain::instruction::Purpose::parse(purpose).unwrap()),
                 instruction: instruction.map(|i| i.parse().unwrap()),
                 scopes: vec![],
-                ttl_seconds: 7 * 86_400,
+                ttl_seconds: TEST_TOKEN_TTL,
                 token_id: None,
             })
             .unwrap()
@@ -181,7 +188,7 @@ impl TestApp {
             let data = self
                 .gql_ok(
                     token,
-                    "query($after: String) { accessLog(first: 100, after: $after) { nodes { seq operation outcome actorKind actorId purpose resourceType resourceIds resourceCount fields instructionId reason requestId } pageInfo { hasNextPage endCursor } } }",
+                    "query($after: String) { accessLog(first: 100, after: $after) { nodes { seq operation outcome actorKind actorId subprocessorId purpose resourceType resourceIds resourceCount fields instructionId reason requestId } pageInfo { hasNextPage endCursor } } }",
                     json!({ "after": after }),
                 )
                 .await;
@@ -249,6 +256,62 @@ impl TestApp {
             .unwrap();
         }
         tx.commit().await.unwrap();
+    }
+
+    /// Registers and announces a subprocessor, then moves the clock past its notice
+    /// period so it is active; returns its id.
+    pub async fn active_subprocessor(
+        &self,
+        name: &str,
+        categories: Value,
+        locations: Value,
+    ) -> String {
+        let admin = self.admin_token();
+        let id = self
+            .gql_ok(
+                &admin,
+                "mutation($input: RegisterSubprocessorInput!) { registerSubprocessor(input: $input) { id } }",
+                json!({"input": {"name": name, "service": format!("{name} service"), "dataCategories": categories, "locations": locations}}),
+            )
+            .await["registerSubprocessor"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.gql_ok(
+            &admin,
+            "mutation($id: ID!) { announceSubprocessor(id: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+        self.clock.advance(30 * 86_400);
+        id
+    }
+
+    /// Mints a partner token as the platform admin; returns `(token, token id)`.
+    pub async fn partner_token(
+        &self,
+        tenant: &str,
+        subprocessor: &str,
+        purpose: &str,
+        scopes: Value,
+    ) -> (String, String) {
+        let data = self
+            .gql_ok(
+                &self.admin_token(),
+                "mutation($input: MintPartnerTokenInput!) { mintPartnerToken(input: $input) { token partnerToken { id } } }",
+                json!({"input": {"tenantId": tenant, "subprocessorId": subprocessor, "purpose": purpose, "scopes": scopes, "ttlSeconds": 86_400}}),
+            )
+            .await;
+        (
+            data["mintPartnerToken"]["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            data["mintPartnerToken"]["partnerToken"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
     }
 
     pub fn admin_token(&self) -> String {

@@ -9,6 +9,7 @@ mod contacts;
 mod http_spec;
 mod isolation;
 mod ledger;
+mod partners;
 mod rls;
 mod schema;
 mod tenants;
