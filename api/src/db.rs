@@ -44,7 +44,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 9] = [
+pub const APPLICATION_TABLES: [&str; 10] = [
     "tenants",
     "contacts",
     "appointments",
@@ -54,6 +54,7 @@ pub const APPLICATION_TABLES: [&str; 9] = [
     "transfer_records",
     "subprocessor_objections",
     "partner_tokens",
+    "import_runs",
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];

@@ -87,3 +87,40 @@ impl<T, E: Into<ServiceError>> IntoGql<T> for Result<T, E> {
         self.map_err(|e| e.into().extend())
     }
 }
+
+/// One `BAD_USER_INPUT` error for a batch with invalid rows: `extensions.rows` lists every
+/// `{row, field, message}`; `field` names the first, as `contacts[row].field`.
+pub fn invalid_rows(rows: &[(usize, Invalid)]) -> async_graphql::Error {
+    let first = rows
+        .first()
+        .map(|(i, e)| format!("contacts[{i}].{}", e.field))
+        .unwrap_or_default();
+    async_graphql::Error::new(format!(
+        "{} row(s) are invalid; nothing was imported",
+        rows.len()
+    ))
+    .extend_with(|_, e| {
+        e.set("code", code::BAD_USER_INPUT);
+        e.set("field", first.as_str());
+        let list: Vec<async_graphql::Value> = rows
+            .iter()
+            .map(|(i, err)| {
+                let mut m = async_graphql::indexmap::IndexMap::new();
+                m.insert(
+                    async_graphql::Name::new("row"),
+                    async_graphql::Value::from(*i as u64),
+                );
+                m.insert(
+                    async_graphql::Name::new("field"),
+                    async_graphql::Value::from(err.field.as_str()),
+                );
+                m.insert(
+                    async_graphql::Name::new("message"),
+                    async_graphql::Value::from(err.message.as_str()),
+                );
+                async_graphql::Value::Object(m)
+            })
+            .collect();
+        e.set("rows", async_graphql::Value::List(list));
+    })
+}

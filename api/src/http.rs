@@ -347,9 +347,15 @@ fn ensure_code(error: &mut ServerError) {
     if has_code {
         return;
     }
+    // Argument values are coerced when the field runs, so those errors carry a path.
     let input_problem = error.path.is_empty()
-        || error.message.starts_with("Failed to parse")
-        || error.message.starts_with("Invalid value for argument");
+        || [
+            "Failed to parse",
+            "Invalid value for argument",
+            "Expected input type",
+        ]
+        .iter()
+        .any(|p| error.message.starts_with(p));
     let code = if input_problem {
         code::BAD_USER_INPUT
     } else {

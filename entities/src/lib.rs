@@ -5,6 +5,7 @@
 pub mod access_record;
 pub mod appointment;
 pub mod contact;
+pub mod import_run;
 pub mod ledger_head;
 pub mod partner_token;
 pub mod processing_instruction;

@@ -8,6 +8,7 @@ mod m20261129_000001_core;
 mod m20261129_000002_row_level_security;
 mod m20261129_000003_instructions_and_ledger;
 mod m20261129_000004_subprocessors;
+mod m20261129_000005_imports;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_row_level_security::Migration),
             Box::new(m20261129_000003_instructions_and_ledger::Migration),
             Box::new(m20261129_000004_subprocessors::Migration),
+            Box::new(m20261129_000005_imports::Migration),
         ]
     }
 }

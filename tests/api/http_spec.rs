@@ -198,3 +198,27 @@ async fn health_and_readiness_answer_json(app: TestApp) {
         assert_eq!(r.json::<Value>().await.unwrap()["status"], status);
     }
 }
+
+#[tokio::test]
+async fn a_null_for_a_required_argument_is_the_clients_error() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let (_, token) = app.tenant_with_token("Acme").await;
+    let body = app
+        .gql(Some(&token), "query($n: Int) { __typename contact(id: \"00000000-0000-0000-0000-000000000000\") { version } contacts(first: $n) { totalCount } }", serde_json::json!({}))
+        .await;
+    let body2 = app
+        .gql(Some(&token), "mutation($v: Int) { updateContact(id: \"00000000-0000-0000-0000-000000000000\", input: {}, expectedVersion: $v) { id } }", serde_json::json!({}))
+        .await;
+    assert_eq!(
+        body2["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body2}"
+    );
+    assert!(
+        body["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().all(|e| e["extensions"]["code"] != "INTERNAL")),
+        "{body}"
+    );
+}

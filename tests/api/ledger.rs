@@ -464,10 +464,11 @@ fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> 
         | "withdrawSubprocessorObjection"
         | "recordTransfer"
         | "mintPartnerToken"
-        | "revokePartnerToken" => None,
+        | "revokePartnerToken"
+        | "importProgress" => None,
         "contact" | "contacts" => Some(("READ", "CONTACT")),
         "appointment" | "appointments" => Some(("READ", "APPOINTMENT")),
-        "createContact" | "updateContact" => Some(("WRITE", "CONTACT")),
+        "createContact" | "updateContact" | "importContacts" => Some(("WRITE", "CONTACT")),
         "deleteContact" => Some(("ERASE", "CONTACT")),
         "createAppointment" | "updateAppointment" => Some(("WRITE", "APPOINTMENT")),
         "deleteAppointment" => Some(("ERASE", "APPOINTMENT")),
@@ -520,6 +521,8 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         ("accessLog", "{ accessLog { totalCount } }".into(), vec![]),
         ("verifyAccessLog", "{ verifyAccessLog { valid } }".into(), vec![]),
         ("createContact", "mutation { createContact(input: {firstName: \"B\"}) { id } }".into(), vec![("WRITE", "CONTACT")]),
+        ("importContacts", "mutation { importContacts(contacts: [{firstName: \"I1\"}, {firstName: \"I2\"}], importKey: \"k\") { imported } }".into(), vec![("WRITE", "CONTACT")]),
+        ("importProgress", "{ importProgress(importKey: \"k\") }".into(), vec![]),
         ("updateContact", format!("mutation {{ updateContact(id: \"{cid}\", input: {{lastName: \"L\"}}, expectedVersion: 1) {{ version }} }}"), vec![("WRITE", "CONTACT")]),
         ("createAppointment", format!("mutation {{ createAppointment(input: {{contactId: \"{cid}\", startsAt: \"2026-12-02T10:00:00Z\", endsAt: \"2026-12-02T11:00:00Z\", title: \"T2\"}}) {{ id }} }}"), vec![("WRITE", "APPOINTMENT")]),
         ("updateAppointment", format!("mutation {{ updateAppointment(id: \"{appt}\", input: {{title: \"T3\"}}, expectedVersion: 1) {{ version }} }}"), vec![("WRITE", "APPOINTMENT")]),

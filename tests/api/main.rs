@@ -7,6 +7,7 @@ mod appointments;
 mod auth;
 mod contacts;
 mod http_spec;
+mod import;
 mod isolation;
 mod ledger;
 mod partners;

@@ -80,29 +80,7 @@ pub async fn create(
     {
         return Err(ServiceError::Forbidden("the tenant does not exist".into()));
     }
-    let mut model = contact::Model {
-        tenant_id: tenant_id.as_uuid(),
-        id: ContactId::new().as_uuid(),
-        first_name: String::new(),
-        last_name: String::new(),
-        emails: serde_json::json!([]),
-        phones: serde_json::json!([]),
-        addresses: serde_json::json!([]),
-        employer: None,
-        job_title: None,
-        custom_fields: serde_json::json!({}),
-        tags: serde_json::json!([]),
-        source: ContactSource::Direct.as_str().to_owned(),
-        marketing_email: "UNKNOWN".to_owned(),
-        marketing_sms: "UNKNOWN".to_owned(),
-        marketing_phone: "UNKNOWN".to_owned(),
-        opt_out_sale: false,
-        opt_out_sharing: false,
-        search_text: String::new(),
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut model = blank(tenant_id, ContactSource::Direct, now);
     apply(&mut model, changes);
     let created = contact::Entity::insert(active(model, true))
         .exec_with_returning(&*tx)
@@ -405,4 +383,172 @@ fn active(m: contact::Model, with_keys: bool) -> contact::ActiveModel {
         created_at: if with_keys { Set(m.created_at) } else { NotSet },
         updated_at: Set(m.updated_at),
     }
+}
+
+/// A contact with nothing set yet, to apply changes to.
+fn blank(
+    tenant: crate::domain::TenantId,
+    source: ContactSource,
+    now: DateTime<Utc>,
+) -> contact::Model {
+    contact::Model {
+        tenant_id: tenant.as_uuid(),
+        id: ContactId::new().as_uuid(),
+        first_name: String::new(),
+        last_name: String::new(),
+        emails: serde_json::json!([]),
+        phones: serde_json::json!([]),
+        addresses: serde_json::json!([]),
+        employer: None,
+        job_title: None,
+        custom_fields: serde_json::json!({}),
+        tags: serde_json::json!([]),
+        source: source.as_str().to_owned(),
+        marketing_email: "UNKNOWN".to_owned(),
+        marketing_sms: "UNKNOWN".to_owned(),
+        marketing_phone: "UNKNOWN".to_owned(),
+        opt_out_sale: false,
+        opt_out_sharing: false,
+        search_text: String::new(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Most contacts one import call takes.
+pub const MAX_IMPORT_BATCH: usize = 1_000;
+/// Rows per INSERT statement: under SQLite's and PostgreSQL's bound-parameter limits.
+const INSERT_CHUNK: usize = 500;
+
+/// Where a batch sits in a keyed import: rows `offset .. offset + len` of the import
+/// `key`.
+#[derive(Debug, Clone)]
+pub struct ImportPosition {
+    pub key: String,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportOutcome {
+    pub ids: Vec<uuid::Uuid>,
+    /// Rows of this batch an earlier attempt already committed.
+    pub skipped: usize,
+    /// For a keyed import, how many of its rows are now committed.
+    pub rows_committed: Option<i64>,
+}
+
+/// Imports a batch of already validated contacts, all or nothing, recorded as one
+/// ledger entry. With a position, the batch is exactly-once: rows an earlier attempt
+/// committed are skipped, and the import's progress moves in the same transaction.
+///
+/// # Errors
+/// `Conflict` when a keyed batch starts past the committed rows (a gap); as
+/// [`create`] otherwise.
+#[tracing::instrument(skip_all, fields(rows = rows.len()))]
+pub async fn import(
+    ctx: &RequestCtx<'_>,
+    rows: Vec<ContactChanges>,
+    position: Option<ImportPosition>,
+) -> Result<ImportOutcome, ServiceError> {
+    use entities::import_run;
+    let now = ctx.now;
+    let mut fields: Vec<String> = Vec::new();
+    for r in &rows {
+        fields = super::touched_fields(fields, r.field_names());
+    }
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Write, ResourceType::Contact, fields),
+    )
+    .await?;
+    let tenant = tx.tenant();
+    if tenant::Entity::find_by_id(tenant.as_uuid())
+        .one(&*tx)
+        .await?
+        .is_none()
+    {
+        return Err(ServiceError::Forbidden("the tenant does not exist".into()));
+    }
+    let mut skip = 0usize;
+    let mut committed = None;
+    if let Some(p) = &position {
+        let done = import_run::Entity::find_by_id((tenant.as_uuid(), p.key.clone()))
+            .one(&*tx)
+            .await?
+            .map_or(0, |r| r.rows_committed);
+        if p.offset > done {
+            return Err(ServiceError::Conflict(format!(
+                "import {:?} has {done} rows committed; a batch at offset {} would leave a gap",
+                p.key, p.offset
+            )));
+        }
+        skip = usize::try_from(done - p.offset)
+            .unwrap_or(usize::MAX)
+            .min(rows.len());
+        let end = std::cmp::max(p.offset + rows.len() as i64, done);
+        committed = Some(end);
+        let run = import_run::ActiveModel {
+            tenant_id: Set(tenant.as_uuid()),
+            import_key: Set(p.key.clone()),
+            rows_committed: Set(end),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        import_run::Entity::insert(run)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::columns([
+                    import_run::Column::TenantId,
+                    import_run::Column::ImportKey,
+                ])
+                .update_columns([
+                    import_run::Column::RowsCommitted,
+                    import_run::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec(&*tx)
+            .await?;
+    }
+    let models: Vec<contact::Model> = rows
+        .into_iter()
+        .skip(skip)
+        .map(|changes| {
+            let mut m = blank(tenant, ContactSource::Import, now);
+            apply(&mut m, changes);
+            m
+        })
+        .collect();
+    let ids: Vec<uuid::Uuid> = models.iter().map(|m| m.id).collect();
+    for chunk in models.chunks(INSERT_CHUNK) {
+        contact::Entity::insert_many(chunk.iter().cloned().map(|m| active(m, true)))
+            .exec(&*tx)
+            .await?;
+    }
+    if !ids.is_empty() {
+        tx.touched(ids.iter().copied());
+    }
+    tx.commit().await?;
+    tracing::info!(tenant_id = %tenant, imported = ids.len(), skipped = skip, "contacts imported");
+    Ok(ImportOutcome {
+        ids,
+        skipped: skip,
+        rows_committed: committed,
+    })
+}
+
+/// How many rows of the keyed import `key` are committed for the caller's tenant.
+///
+/// # Errors
+/// `Unauthenticated`/`Forbidden` outside the controller; `Db`.
+pub async fn import_progress(ctx: &RequestCtx<'_>, key: &str) -> Result<i64, ServiceError> {
+    use entities::import_run;
+    let tenant = policy::require_controller(ctx.caller)?;
+    let tx = policy::begin_for_tenant(ctx.db, tenant, false).await?;
+    let done = import_run::Entity::find_by_id((tenant.as_uuid(), key.to_owned()))
+        .one(&tx)
+        .await?
+        .map_or(0, |r| r.rows_committed);
+    tx.commit().await?;
+    Ok(done)
 }

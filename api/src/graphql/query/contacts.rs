@@ -26,6 +26,14 @@ impl ContactQuery {
         Ok(Contact { model, grant })
     }
 
+    /// How many rows of the keyed import `importKey` are committed: where a resumed
+    /// import starts.
+    async fn import_progress(&self, ctx: &Context<'_>, import_key: String) -> GqlResult<i64> {
+        contacts::import_progress(&request_ctx(ctx), &import_key)
+            .await
+            .gql()
+    }
+
     /// The caller's contacts, a page at a time (`first`/`last` at most 100, default 20).
     async fn contacts(
         &self,
