@@ -127,6 +127,24 @@ pub struct ServeSettings {
     /// The processor's privacy contact, as records of processing state it.
     #[arg(long, env = "CUSTODIAN_PROCESSOR_CONTACT")]
     pub processor_contact: Option<String>,
+    /// Benchmark only: do not record accesses (measures what the ledger costs). Never in
+    /// production: it breaks the promise the ledger exists for.
+    #[arg(
+        long,
+        env = "CUSTODIAN_BENCH_LEDGER_OFF",
+        hide = true,
+        default_value_t = false
+    )]
+    pub bench_ledger_off: bool,
+    /// Benchmark only: serve as a role that bypasses row-level security (measures what
+    /// RLS costs).
+    #[arg(
+        long,
+        env = "CUSTODIAN_BENCH_ALLOW_RLS_BYPASS",
+        hide = true,
+        default_value_t = false
+    )]
+    pub bench_allow_rls_bypass: bool,
 }
 
 impl ServeSettings {
@@ -142,6 +160,8 @@ impl ServeSettings {
             playground: true,
             processor_name: "Custodian operator".into(),
             processor_contact: None,
+            bench_ledger_off: false,
+            bench_allow_rls_bypass: false,
         }
     }
 }

@@ -135,7 +135,9 @@ impl TenantTx<'_> {
             ));
         }
         if self.access.operation.writes() {
-            append(&self.tx, &records).await?;
+            if self.ctx.ledger.enabled() {
+                append(&self.tx, &records).await?;
+            }
             self.tx.commit().await?;
         } else {
             self.tx.commit().await?;

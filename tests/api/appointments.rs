@@ -5,6 +5,7 @@ use crate::helpers::{TestApp, error_code};
 crate::on_both_backends!(
     appointments_are_booked_listed_changed_and_cancelled,
     an_appointment_must_end_after_it_starts,
+    a_listing_with_nested_appointments_reads_them_in_one_batch,
 );
 
 const CREATE: &str = "mutation($input: CreateAppointmentInput!) { createAppointment(input: $input) { id title location startsAt endsAt version contact { firstName } } }";
@@ -94,4 +95,66 @@ async fn an_appointment_must_end_after_it_starts(app: TestApp) {
         .await;
     assert_eq!(body["errors"][0]["extensions"]["field"], "title");
     assert_eq!(app.count_rows("appointments").await, 0);
+}
+
+async fn a_listing_with_nested_appointments_reads_them_in_one_batch(app: TestApp) {
+    let (_, token) = app.tenant_with_token("Acme").await;
+    let mut contacts = Vec::new();
+    for i in 0..5 {
+        let c = app
+            .create_contact(&token, json!({"firstName": format!("C{i}")}))
+            .await;
+        // Contact i has i appointments.
+        for d in 0..i {
+            app.gql_ok(&token, CREATE, json!({"input": {"contactId": c["id"], "startsAt": format!("2026-12-0{}T09:00:00Z", d + 1), "endsAt": format!("2026-12-0{}T10:00:00Z", d + 1), "title": format!("C{i}-{d}")}})).await;
+        }
+        contacts.push(c);
+    }
+    let before = app.access_log(&token).await.len();
+    let data = app
+        .gql_ok(&token, "{ contacts { nodes { firstName appointments(first: 2) { nodes { title } pageInfo { hasNextPage } } } } }", json!({}))
+        .await;
+    let nodes = data["contacts"]["nodes"].as_array().unwrap();
+    for (i, n) in nodes.iter().enumerate() {
+        let titles: Vec<&str> = n["appointments"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["title"].as_str().unwrap())
+            .collect();
+        let expected: Vec<String> = (0..i.min(2)).map(|d| format!("C{i}-{d}")).collect();
+        assert_eq!(titles, expected, "contact {i}");
+        assert_eq!(
+            n["appointments"]["pageInfo"]["hasNextPage"],
+            i > 2,
+            "contact {i}"
+        );
+    }
+    let log = app.access_log(&token).await;
+    let new: Vec<(&str, i64)> = log[before..]
+        .iter()
+        .map(|r| {
+            (
+                r["resourceType"].as_str().unwrap(),
+                r["resourceCount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        new,
+        [("CONTACT", 5), ("APPOINTMENT", 7)],
+        "one record per resource type, however many contacts"
+    );
+    // Other arguments fall back to a query per contact, with the same answer.
+    let paged = app
+        .gql_ok(
+            &token,
+            "{ contacts { nodes { appointments(last: 1) { nodes { title } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        paged["contacts"]["nodes"][4]["appointments"]["nodes"],
+        json!([{"title": "C4-3"}])
+    );
 }

@@ -43,8 +43,13 @@ pub(crate) fn selected(ctx: &Context<'_>) -> Vec<String> {
 
 /// The sub-fields selected on a connection's nodes (`nodes { … }` and `edges { node { … } }`).
 pub(crate) fn selected_nodes(ctx: &Context<'_>) -> Vec<String> {
+    node_fields(ctx.field())
+}
+
+/// [`selected_nodes`] of any connection field.
+pub(crate) fn node_fields(connection: async_graphql::SelectionField<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for f in ctx.field().selection_set() {
+    for f in connection.selection_set() {
         match f.name() {
             "nodes" => f
                 .selection_set()
@@ -89,4 +94,24 @@ pub(crate) fn parse_id<T: From<uuid::Uuid>>(field: &str, id: &ID) -> Result<T, I
 
 pub(crate) fn to_id(id: uuid::Uuid) -> ID {
     ID(id.to_string())
+}
+
+/// The first selection of `field` on the nodes of the current connection field.
+pub(crate) fn node_selection<'a>(
+    ctx: &'a Context<'_>,
+    field: &str,
+) -> Option<async_graphql::SelectionField<'a>> {
+    for f in ctx.field().selection_set() {
+        let nodes: Vec<async_graphql::SelectionField<'a>> = match f.name() {
+            "nodes" => vec![f],
+            "edges" => f.selection_set().filter(|e| e.name() == "node").collect(),
+            _ => continue,
+        };
+        for n in nodes {
+            if let Some(found) = n.selection_set().find(|s| s.name() == field) {
+                return Some(found);
+            }
+        }
+    }
+    None
 }

@@ -257,3 +257,88 @@ fn stale(current: i32, expected: i32) -> ServiceError {
         "the appointment is at version {current}, not {expected}: reload it and retry"
     ))
 }
+
+/// The first `first` appointments of each of `contacts` (by start time), in one query and
+/// one access record: what a listing of contacts with their appointments needs, with as
+/// many statements for fifty contacts as for one.
+///
+/// # Errors
+/// As [`list`].
+pub async fn first_pages(
+    ctx: &RequestCtx<'_>,
+    contacts: &[uuid::Uuid],
+    first: u64,
+    fields: Vec<String>,
+) -> Result<
+    (
+        std::collections::HashMap<uuid::Uuid, Page<appointment::Model>>,
+        Arc<Grant>,
+    ),
+    ServiceError,
+> {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Read, ResourceType::Appointment, fields),
+    )
+    .await?;
+    let mut pages: std::collections::HashMap<uuid::Uuid, Page<appointment::Model>> = contacts
+        .iter()
+        .map(|c| {
+            (
+                *c,
+                Page {
+                    items: Vec::new(),
+                    has_next: false,
+                    has_previous: false,
+                },
+            )
+        })
+        .collect();
+    if !contacts.is_empty() {
+        let backend = tx.get_database_backend();
+        let mark = |i: usize| match backend {
+            DatabaseBackend::Postgres => format!("${i}"),
+            _ => "?".to_owned(),
+        };
+        let mut values: Vec<Value> = vec![tx.tenant().as_uuid().into()];
+        let list: Vec<String> = contacts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                values.push((*c).into());
+                mark(i + 2)
+            })
+            .collect();
+        values.push(i64::try_from(first + 1).unwrap_or(i64::MAX).into());
+        let sql = format!(
+            "SELECT * FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.contact_id ORDER BY a.starts_at, a.id) AS rn \
+             FROM appointments a WHERE a.tenant_id = {} AND a.contact_id IN ({})) t \
+             WHERE rn <= {} ORDER BY contact_id, starts_at, id",
+            mark(1),
+            list.join(", "),
+            mark(contacts.len() + 2),
+        );
+        let rows = appointment::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+            .all(&*tx)
+            .await?;
+        for row in rows {
+            if let Some(page) = pages.get_mut(&row.contact_id) {
+                if page.items.len() as u64 == first {
+                    page.has_next = true;
+                } else {
+                    page.items.push(row);
+                }
+            }
+        }
+        tx.touched(
+            pages
+                .values()
+                .flat_map(|p| p.items.iter().map(|a| a.id))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let grant = tx.commit().await?;
+    Ok((pages, grant))
+}

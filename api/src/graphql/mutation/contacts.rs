@@ -29,7 +29,7 @@ impl ContactMutation {
         let (model, grant) = contacts::create(&request_ctx(ctx), changes, selected(ctx))
             .await
             .gql()?;
-        Ok(Contact { model, grant })
+        Ok(Contact::new(model, grant))
     }
 
     /// Changes the fields given. `expectedVersion` must be the contact's current
@@ -52,7 +52,7 @@ impl ContactMutation {
         )
         .await
         .gql()?;
-        Ok(Contact { model, grant })
+        Ok(Contact::new(model, grant))
     }
 
     /// Imports up to 1,000 contacts, all or nothing (source `IMPORT` unless given). Every

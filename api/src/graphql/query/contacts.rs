@@ -2,11 +2,14 @@ use async_graphql::{Context, ID, Object};
 
 use crate::domain::ContactId;
 use crate::error::{GqlResult, IntoGql};
-use crate::graphql::types::contact::{Contact, ContactConnection};
+use crate::graphql::types::contact::{Contact, ContactConnection, PrefetchedAppointments};
 use crate::graphql::types::inputs::{ContactFilterInput, ContactOrderInput};
-use crate::graphql::{parse_id, request_ctx, selected, selected_nodes};
+use crate::graphql::{
+    node_fields, node_selection, parse_id, request_ctx, selected, selected_nodes,
+};
+use crate::service::appointments;
 use crate::service::contacts::{self, ContactOrder};
-use crate::service::pagination::PageRequest;
+use crate::service::pagination::{DEFAULT_PAGE, MAX_PAGE, PageRequest};
 
 #[derive(Default)]
 pub struct ContactQuery;
@@ -23,7 +26,7 @@ impl ContactQuery {
         let (model, grant) = contacts::get(&request_ctx(ctx), id, selected(ctx))
             .await
             .gql()?;
-        Ok(Contact { model, grant })
+        Ok(Contact::new(model, grant))
     }
 
     /// How many rows of the keyed import `importKey` are committed: where a resumed
@@ -57,6 +60,48 @@ impl ContactQuery {
         )
         .await
         .gql()?;
-        Ok(ContactConnection::new(result, order, filter, grant))
+        let connection = ContactConnection::new(result, order, filter, grant);
+        // Nodes selecting their first appointments get them from one query for the page.
+        let Some(nested) = node_selection(ctx, "appointments") else {
+            return Ok(connection);
+        };
+        let args = nested.arguments().unwrap_or_default();
+        let arg = |name: &str| {
+            args.iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, v)| v.clone())
+        };
+        if ["after", "last", "before"]
+            .iter()
+            .any(|a| arg(a).is_some_and(|v| v != async_graphql::Value::Null))
+        {
+            return Ok(connection);
+        }
+        let first = match arg("first") {
+            Some(async_graphql::Value::Number(n)) => n.as_u64().unwrap_or(DEFAULT_PAGE),
+            _ => DEFAULT_PAGE,
+        };
+        if first > MAX_PAGE || !grant_allows_appointments(&connection) {
+            return Ok(connection);
+        }
+        let (pages, grant) = appointments::first_pages(
+            &request_ctx(ctx),
+            &connection.contact_ids(),
+            first,
+            node_fields(nested),
+        )
+        .await
+        .gql()?;
+        Ok(connection.with_appointments(PrefetchedAppointments {
+            first,
+            pages,
+            grant,
+        }))
     }
+}
+
+/// Whether the grant the contacts were read under covers appointments at all (if not,
+/// each node answers `FORBIDDEN` for them and nothing is fetched).
+fn grant_allows_appointments(connection: &ContactConnection) -> bool {
+    connection.allows(crate::domain::instruction::DataCategory::Appointments)
 }

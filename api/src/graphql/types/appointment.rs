@@ -37,7 +37,7 @@ impl Appointment {
         )
         .await
         .gql()?;
-        Ok(Some(Contact { model, grant }))
+        Ok(Some(Contact::new(model, grant)))
     }
     async fn starts_at(&self) -> GqlResult<Option<DateTime<Utc>>> {
         check(&self.grant, DataCategory::Appointments)?;

@@ -22,6 +22,25 @@ use crate::service::pagination::{Page, PageRequest};
 pub struct Contact {
     pub model: contact::Model,
     pub grant: Arc<Grant>,
+    /// Appointments a listing fetched for all its contacts at once.
+    pub prefetched: Option<Arc<PrefetchedAppointments>>,
+}
+
+impl Contact {
+    pub fn new(model: contact::Model, grant: Arc<Grant>) -> Self {
+        Self {
+            model,
+            grant,
+            prefetched: None,
+        }
+    }
+}
+
+/// The first `first` appointments of every contact of a page, read in one query.
+pub struct PrefetchedAppointments {
+    pub first: u64,
+    pub pages: std::collections::HashMap<uuid::Uuid, Page<entities::appointment::Model>>,
+    pub grant: Arc<Grant>,
 }
 
 /// `Ok(())` when the grant the contact was read under covers `category`.
@@ -190,6 +209,18 @@ impl Contact {
             contact_id: Some(self.model.id.into()),
             ..AppointmentFilter::default()
         };
+        if let Some(pre) = &self.prefetched
+            && page.forward
+            && page.cursor.is_none()
+            && page.limit == pre.first
+            && let Some(found) = pre.pages.get(&self.model.id)
+        {
+            return Ok(Some(AppointmentConnection::new(
+                found.clone(),
+                filter,
+                pre.grant.clone(),
+            )));
+        }
         let (result, grant) =
             appointments::list(&request_ctx(ctx), &filter, &page, selected_nodes(ctx))
                 .await
@@ -210,6 +241,7 @@ pub struct ContactConnection {
     order: ContactOrder,
     filter: ContactFilter,
     grant: Arc<Grant>,
+    prefetched: Option<Arc<PrefetchedAppointments>>,
 }
 
 impl ContactConnection {
@@ -224,13 +256,29 @@ impl ContactConnection {
             order,
             filter,
             grant,
+            prefetched: None,
         }
+    }
+
+    pub fn allows(&self, category: DataCategory) -> bool {
+        self.grant.allows(category)
+    }
+
+    /// The page's contact ids, for prefetching what their nodes select.
+    pub fn contact_ids(&self) -> Vec<uuid::Uuid> {
+        self.page.items.iter().map(|c| c.id).collect()
+    }
+
+    pub fn with_appointments(mut self, prefetched: PrefetchedAppointments) -> Self {
+        self.prefetched = Some(Arc::new(prefetched));
+        self
     }
 
     fn node(&self, model: &contact::Model) -> Contact {
         Contact {
             model: model.clone(),
             grant: self.grant.clone(),
+            prefetched: self.prefetched.clone(),
         }
     }
 }
