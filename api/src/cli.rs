@@ -108,6 +108,16 @@ enum LedgerCommand {
         #[command(flatten)]
         storage: StorageSettings,
     },
+    /// Benchmark only: append `count` synthetic read records to a tenant's chain.
+    #[command(hide = true)]
+    BenchFill {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        count: u64,
+        #[command(flatten)]
+        storage: StorageSettings,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -252,10 +262,16 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
         LedgerCommand::Export {
             tenant, storage, ..
         }
-        | LedgerCommand::Verify { tenant, storage } => (tenant, storage),
+        | LedgerCommand::Verify { tenant, storage }
+        | LedgerCommand::BenchFill {
+            tenant, storage, ..
+        } => (tenant, storage),
     };
     let tenant = TenantId::parse(tenant).map_err(|_| anyhow::anyhow!("--tenant must be a UUID"))?;
     let db = db::connect(storage).await?;
+    if let LedgerCommand::BenchFill { count, .. } = command {
+        return bench_fill(&db, tenant, count).await;
+    }
     let tx = crate::policy::begin_for_tenant(&db, tenant, false).await?;
     match command {
         LedgerCommand::Export { output, .. } => {
@@ -275,6 +291,7 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
             };
             eprintln!("exported {written} access records");
         }
+        LedgerCommand::BenchFill { .. } => {}
         LedgerCommand::Verify { .. } => {
             let v = ledger::verify(&tx, tenant).await?;
             println!(
@@ -323,5 +340,42 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     })
     .await?;
     println!("imported {imported} contacts ({skipped} rows were already imported)");
+    Ok(())
+}
+
+async fn bench_fill(
+    db: &sea_orm::DatabaseConnection,
+    tenant: TenantId,
+    count: u64,
+) -> anyhow::Result<()> {
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(10_000);
+        let now = chrono::Utc::now();
+        let records: Vec<ledger::NewRecord> = (0..n)
+            .map(|_| ledger::NewRecord {
+                tenant,
+                recorded_at: now,
+                actor_kind: crate::auth::ActorKind::Controller,
+                actor_id: "bench".into(),
+                subprocessor_id: None,
+                operation: crate::domain::instruction::AccessOperation::Read,
+                resource_type: ledger::ResourceType::Contact,
+                resource_ids: vec![uuid::Uuid::now_v7()],
+                resource_count: 1,
+                fields: vec!["firstName".into()],
+                purpose: Some(Purpose::ServiceDelivery),
+                instruction_id: Some(tenant.as_uuid()),
+                outcome: ledger::Outcome::Allowed,
+                reason: None,
+                request_id: None,
+            })
+            .collect();
+        let tx = crate::policy::begin_for_tenant(db, tenant, true).await?;
+        ledger::append(&tx, &records).await?;
+        tx.commit().await?;
+        left -= n;
+    }
+    eprintln!("appended {count} records");
     Ok(())
 }

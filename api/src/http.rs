@@ -26,13 +26,22 @@ pub struct AppState {
     pub auth: TokenAuthority,
     pub db: DatabaseConnection,
     pub playground: bool,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(graphql_post))
         .route("/graphql", web::get().to(graphql_get))
         .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Counters in the Prometheus text format.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }
 
 /// Liveness: the process answers.
@@ -314,6 +323,7 @@ async fn execute(
     if let Some(caller) = caller {
         request = request.data(caller);
     }
+    crate::metrics::Metrics::add(&state.metrics.graphql_requests, 1);
     let mut response = state.schema.execute(request).await;
     for error in &mut response.errors {
         ensure_code(error);

@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod import;
+pub mod metrics;
 pub mod policy;
 pub mod service;
 pub mod startup;

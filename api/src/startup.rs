@@ -14,6 +14,7 @@ use crate::config::ServeSettings;
 use crate::graphql::schema::SchemaData;
 use crate::graphql::types::subprocessor::ProcessorDetails;
 use crate::http::{AppState, routes};
+use crate::metrics::Metrics;
 use crate::service::ledger::Ledger;
 use crate::{db, graphql};
 
@@ -42,7 +43,16 @@ impl Application {
         settings: ServeSettings,
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
-        let db = db::connect(&settings.storage).await?;
+        let metrics = Arc::new(Metrics::default());
+        let mut db = db::connect(&settings.storage).await?;
+        let counted = metrics.clone();
+        db.set_metric_callback(move |info| {
+            Metrics::add(&counted.db_statements, 1);
+            Metrics::add(
+                &counted.db_statement_micros,
+                u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX),
+            );
+        });
         if settings.migrate_on_start || db.get_database_backend() == DatabaseBackend::Sqlite {
             db::migrate(&db).await?;
         }
@@ -68,7 +78,7 @@ impl Application {
                 ledger: if settings.bench_ledger_off {
                     Ledger::disabled()
                 } else {
-                    Ledger::start(db.clone())
+                    Ledger::start(db.clone(), metrics.clone())
                 },
                 auth: auth.clone(),
                 processor: ProcessorDetails {
@@ -79,6 +89,7 @@ impl Application {
             auth,
             db: db.clone(),
             playground: settings.playground,
+            metrics,
         });
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {

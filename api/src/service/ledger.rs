@@ -191,7 +191,13 @@ pub async fn append<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result
             prev.clone_from(&m.hash);
             rows.push(access_record::ActiveModel::from(m));
         }
-        access_record::Entity::insert_many(rows).exec(db).await?;
+        // Under the bound-parameter limits of both backends (19 columns a row).
+        while !rows.is_empty() {
+            let rest = rows.split_off(rows.len().min(1_000));
+            access_record::Entity::insert_many(std::mem::replace(&mut rows, rest))
+                .exec(db)
+                .await?;
+        }
         ledger_head::Entity::update_many()
             .col_expr(ledger_head::Column::Seq, Expr::value(seq))
             .col_expr(ledger_head::Column::Hash, Expr::value(prev))
@@ -216,9 +222,9 @@ pub struct Ledger {
 
 impl Ledger {
     /// Starts the committer task on the current runtime.
-    pub fn start(db: DatabaseConnection) -> Self {
+    pub fn start(db: DatabaseConnection, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(commit_loop(db, receiver));
+        tokio::spawn(commit_loop(db, receiver, metrics));
         Self {
             sender: Some(sender),
         }
@@ -257,7 +263,11 @@ impl Ledger {
     }
 }
 
-async fn commit_loop(db: DatabaseConnection, mut receiver: mpsc::Receiver<Job>) {
+async fn commit_loop(
+    db: DatabaseConnection,
+    mut receiver: mpsc::Receiver<Job>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) {
     while let Some(first) = receiver.recv().await {
         // Whatever queued while the last batch was committing joins this one: batching
         // grows with load and adds no wait when idle.
@@ -273,6 +283,8 @@ async fn commit_loop(db: DatabaseConnection, mut receiver: mpsc::Receiver<Job>) 
             }
         }
         let records: Vec<NewRecord> = jobs.iter().flat_map(|j| j.records.clone()).collect();
+        crate::metrics::Metrics::add(&metrics.ledger_batches, 1);
+        crate::metrics::Metrics::add(&metrics.ledger_records, records.len() as u64);
         let result = commit_batch(&db, &records).await.map_err(|e| {
             tracing::error!(error = %e, records = records.len(), "ledger batch failed");
             e.to_string()

@@ -1,0 +1,55 @@
+//! Counters for `GET /metrics` (Prometheus text format): enough to see what a request
+//! costs in statements and how well the ledger's group commit batches.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub graphql_requests: AtomicU64,
+    pub db_statements: AtomicU64,
+    pub db_statement_micros: AtomicU64,
+    pub ledger_batches: AtomicU64,
+    pub ledger_records: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        for (name, help, value) in [
+            (
+                "custodian_graphql_requests_total",
+                "GraphQL requests executed",
+                get(&self.graphql_requests),
+            ),
+            (
+                "custodian_db_statements_total",
+                "SQL statements sent to the database",
+                get(&self.db_statements),
+            ),
+            (
+                "custodian_ledger_batches_total",
+                "group commits of access records",
+                get(&self.ledger_batches),
+            ),
+            (
+                "custodian_ledger_records_total",
+                "access records written by group commit",
+                get(&self.ledger_records),
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            ));
+        }
+        let seconds = get(&self.db_statement_micros) as f64 / 1e6;
+        out.push_str(&format!(
+            "# HELP custodian_db_statement_seconds_total time spent in SQL statements\n# TYPE custodian_db_statement_seconds_total counter\ncustodian_db_statement_seconds_total {seconds}\n"
+        ));
+        out
+    }
+}

@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Custodian's benchmark: every scenario beside its baseline, in one run on one machine.
+
+    python3 bench/run.py               # the full run (about 6 minutes after the build)
+    SMOKE=1 python3 bench/run.py       # CI's smoke: tiny data, 2 s a scenario, debug build
+    SCALE=1 python3 bench/run.py       # adds the 10,000,000-contact scale scenario
+
+It seeds PostgreSQL, starts the server (release build) as the application role — once
+more with the ledger switched off and once as a role that bypasses RLS, for those two
+costs — drives each with wrk at a fixed concurrency, replays the server's own SQL with
+pgbench for the database baselines, and prints a table of throughput, p50/p99 latency
+and ratios. Environment: DURATION (s), CONNS, TENANTS, PER_TENANT, PGHOSTPORT.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SMOKE = os.environ.get("SMOKE") == "1"
+SCALE = os.environ.get("SCALE") == "1"
+DURATION = int(os.environ.get("DURATION", "2" if SMOKE else "10"))
+CONNS = int(os.environ.get("CONNS", "4" if SMOKE else "16"))
+TENANTS = int(os.environ.get("TENANTS", "3" if SMOKE else "100"))
+PER_TENANT = int(os.environ.get("PER_TENANT", "200" if SMOKE else "10000"))
+IMPORT_ROWS = 2_000 if SMOKE else 100_000
+LEDGER_ROWS = 10_000 if SMOKE else 1_000_000
+HOSTPORT = os.environ.get("PGHOSTPORT", "127.0.0.1:5432")
+DB = "custodian_bench"
+SECRET = "benchmark-hmac-secret-of-at-least-32-bytes"
+PROFILE = "debug" if SMOKE else "release"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", PROFILE, "custodian")
+WORK = tempfile.mkdtemp(prefix="custodian-bench-")
+SERVERS = []
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    done = subprocess.run(cmd, text=True, capture_output=True, **kw)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)[:300]}\nfailed: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def url(user, db=DB):
+    return f"postgres://{user}@{HOSTPORT}/{db}"
+
+
+def psql(sql, user="postgres", db=DB):
+    return run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", url(user, db), "-c", sql]).strip()
+
+
+def ensure_tools():
+    if shutil.which("wrk") is None:
+        log("installing wrk")
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
+    for tool in ["pgbench", "psql", "wrk"]:
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is required")
+
+
+def build():
+    log(f"building ({PROFILE})")
+    cmd = ["cargo", "build", "-q", "-p", "custodian-api"]
+    if PROFILE == "release":
+        cmd.append("--release")
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def setup_database():
+    log("creating roles and database")
+    psql(
+        "DO $$ BEGIN CREATE ROLE custodian_owner LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+        "DO $$ BEGIN CREATE ROLE custodian_app LOGIN NOSUPERUSER NOBYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+        "DO $$ BEGIN CREATE ROLE custodian_bench_bypass LOGIN NOSUPERUSER BYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END $$;",
+        db="postgres",
+    )
+    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", db="postgres")
+    psql(f"CREATE DATABASE {DB} OWNER custodian_owner", db="postgres")
+    for role in ["custodian_app", "custodian_bench_bypass"]:
+        run([BIN, "migrate", "--database-url", url("custodian_owner"), "--app-role", role])
+
+
+def tenant_id(t):
+    return psql(f"SELECT md5('t' || {t})::uuid")
+
+
+def seed(tenants, per_tenant):
+    log(f"seeding {tenants} tenants x {per_tenant} contacts")
+    t0 = time.time()
+    psql(
+        f"""
+        INSERT INTO tenants SELECT md5('t' || t)::uuid, 'Tenant ' || t, '["EEA"]', true, 'ACTIVE', 'bench', now(), now()
+          FROM generate_series(1, {tenants}) t;
+        INSERT INTO processing_instructions SELECT md5('t' || t)::uuid, md5('t' || t)::uuid, 'SERVICE_DELIVERY',
+          '["CONTROLLER"]', '[]', '["IDENTITY","CONTACT_DETAILS","EMPLOYMENT","APPOINTMENTS","CUSTOM_FIELDS","PREFERENCES"]',
+          '["READ","WRITE","EXPORT","ERASE"]', now(), NULL, 'standing direct-request instruction', NULL, true, 'bench', now(), NULL, NULL, NULL
+          FROM generate_series(1, {tenants}) t;
+        INSERT INTO contacts SELECT md5('t' || t)::uuid, md5('c' || t || '-' || c)::uuid, 'First' || c, 'Last' || c,
+          jsonb_build_array(jsonb_build_object('address', 'p' || c || '@example.com', 'kind', 'WORK')),
+          '[{{"number":"+442071234567","kind":"MOBILE"}}]', '[]', 'Employer ' || (c % 50), NULL, '{{}}', '["bench"]', 'DIRECT',
+          'UNKNOWN', 'UNKNOWN', 'UNKNOWN', false, false, lower('first' || c || ' last' || c || ' p' || c || '@example.com'), 1,
+          now() - (c || ' seconds')::interval, now()
+          FROM generate_series(1, {tenants}) t, generate_series(1, {per_tenant}) c;
+        INSERT INTO appointments SELECT md5('t' || t)::uuid, md5('a' || t || '-' || c || '-' || k)::uuid, md5('c' || t || '-' || c)::uuid,
+          now() + (k || ' days')::interval, now() + (k || ' days')::interval + interval '1 hour', 'Meeting ' || k, 'Room', NULL, 1, now(), now()
+          FROM generate_series(1, {tenants}) t, generate_series(1, least(100, {per_tenant})) c, generate_series(1, 2) k;
+        """
+    )
+    psql("VACUUM ANALYZE")
+    return time.time() - t0
+
+
+def start_server(name, database_url=None, env_extra=None):
+    port = 18100 + len(SERVERS)
+    data = os.path.join(WORK, name)
+    env = dict(os.environ)
+    env.update(
+        {
+            "CUSTODIAN_BIND": f"127.0.0.1:{port}",
+            "CUSTODIAN_DATA_DIR": data,
+            "CUSTODIAN_JWT_SECRET": SECRET,
+            "CUSTODIAN_DB_POOL_SIZE": str(max(CONNS, 4)),
+            "RUST_LOG": "warn",
+        }
+    )
+    env.pop("CUSTODIAN_DATABASE_URL", None)
+    if database_url:
+        env["CUSTODIAN_DATABASE_URL"] = database_url
+    env.update(env_extra or {})
+    proc = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(WORK, f"{name}.log"), "w"))
+    SERVERS.append(proc)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{base}/readyz", timeout=1)
+            return base, proc
+        except Exception:
+            if proc.poll() is not None:
+                sys.exit(f"server {name} exited; see {WORK}/{name}.log")
+            time.sleep(0.1)
+    sys.exit(f"server {name} did not become ready")
+
+
+def token(role, tenant=None, sub="bench"):
+    cmd = [BIN, "token", "--jwt-secret", SECRET, "--role", role, "--sub", sub, "--ttl", "86400"]
+    if tenant:
+        cmd += ["--tenant", tenant]
+    return run(cmd).split()[-1]
+
+
+def gql(base, tok, query, variables=None):
+    req = urllib.request.Request(
+        f"{base}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {tok}"},
+    )
+    body = json.load(urllib.request.urlopen(req, timeout=600))
+    if body.get("errors"):
+        sys.exit(f"GraphQL error: {body['errors']}")
+    return body["data"]
+
+
+def metric(base, name):
+    text = urllib.request.urlopen(f"{base}/metrics").read().decode()
+    return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+
+
+def lua_script(name, tok, query, ids=None):
+    """A wrk script POSTing `query`; `%s` in it takes a random id from `ids`."""
+    path = os.path.join(WORK, f"{name}.lua")
+    body = json.dumps({"query": query, "variables": {"id": "%s"} if ids else {}})
+    with open(path, "w") as f:
+        f.write(f"local ids = {{{','.join(json.dumps(i) for i in (ids or []))}}}\n")
+        f.write(f"local body = {json.dumps(body)}\n")
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
+        f.write(f'wrk.headers["Authorization"] = "Bearer {tok}"\n')
+        f.write("request = function()\n")
+        f.write("  local b = body\n  if #ids > 0 then b = string.format(body, ids[math.random(#ids)]) end\n")
+        f.write('  return wrk.format(nil, "/graphql", nil, b)\nend\n')
+    return path
+
+
+def to_ms(value):
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    n = float(m.group(1))
+    return {"us": n / 1000, "ms": n, "s": n * 1000}[m.group(2)]
+
+
+def bench(base, name, tok, query, ids=None):
+    """Checks the operation answers without errors, then drives it with wrk."""
+    gql(base, tok, query, {"id": ids[0]} if ids else {})
+    return wrk(base, lua_script(name, tok, query, ids))
+
+
+def wrk(base, script):
+    out = run(["wrk", "-t2", f"-c{CONNS}", f"-d{DURATION}s", "--latency", "-s", script, base])
+    if "Non-2xx" in out:
+        sys.exit(f"wrk saw failed requests:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    return {"rps": rps, "p50": p50, "p99": p99}
+
+
+def pgbench(name, user, sql):
+    path = os.path.join(WORK, f"{name}.sql")
+    with open(path, "w") as f:
+        f.write(sql)
+    logdir = tempfile.mkdtemp(dir=WORK)
+    out = run(
+        ["pgbench", "-n", "-M", "prepared", f"-c{CONNS}", "-j2", f"-T{DURATION}", "-l", "--log-prefix", os.path.join(logdir, "l"), "-f", path, url(user)]
+    )
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    lat = []
+    for fn in os.listdir(logdir):
+        with open(os.path.join(logdir, fn)) as f:
+            lat += [int(line.split()[2]) / 1000 for line in f if line.strip()]
+    lat.sort()
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else 0.0
+    return {"rps": tps, "p50": pick(0.5), "p99": pick(0.99)}
+
+
+def timed(fn):
+    t0 = time.time()
+    fn()
+    return time.time() - t0
+
+
+ROWS = []
+
+
+def row(scenario, result, baseline_name, baseline, goal, note=""):
+    ratio = result["rps"] / baseline["rps"] if baseline and baseline["rps"] else None
+    met = "—" if goal is None or ratio is None else ("yes" if ratio >= goal else "NO")
+    ROWS.append((scenario, result, baseline_name, baseline, ratio, goal, met, note))
+    log(f"{scenario}: {result['rps']:.0f}/s" + (f" vs {baseline['rps']:.0f}/s ({ratio:.0%})" if ratio else ""))
+
+
+def fmt(r, unit="req/s"):
+    if r is None:
+        return "—"
+    s = f"{r['rps']:,.0f} {unit}"
+    if r.get("p50") is not None:
+        s += f" (p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms)"
+    return s
+
+
+def read_sql(t):
+    ids = f"md5('c' || {t} || '-' || :c)::uuid"
+    return (
+        f"\\set c random(1, {min(1000, PER_TENANT)})\nBEGIN;\nSELECT set_config('app.tenant_id', md5('t' || {t})::uuid::text, true);\n"
+        f"SELECT * FROM contacts WHERE tenant_id = md5('t' || {t})::uuid AND id = {ids} LIMIT 1;\nCOMMIT;\n"
+    )
+
+
+def page_sql(t):
+    return (
+        f"BEGIN;\nSELECT set_config('app.tenant_id', md5('t' || {t})::uuid::text, true);\n"
+        f"SELECT * FROM contacts WHERE tenant_id = md5('t' || {t})::uuid ORDER BY created_at, id LIMIT 21;\nCOMMIT;\n"
+    )
+
+
+def main():
+    ensure_tools()
+    build()
+    setup_database()
+    seed_s = seed(TENANTS, PER_TENANT)
+    log(f"seeded in {seed_s:.1f} s")
+    t1 = tenant_id(1)
+    ids = psql(f"SELECT string_agg(md5('c1-' || c)::uuid::text, ',') FROM generate_series(1, {min(1000, PER_TENANT)}) c").split(",")
+    bob = token("controller_admin", t1)
+    by_id_q = "query($id: ID!) { contact(id: $id) { id firstName lastName emails { address } } }"
+    page_q = "{ contacts(first: 20) { nodes { id firstName lastName emails { address } } } }"
+
+    main_base, main_proc = start_server("main", url("custodian_app"))
+    off_base, _ = start_server("ledger-off", url("custodian_app"), {"CUSTODIAN_BENCH_LEDGER_OFF": "true"})
+    bypass_base, _ = start_server("rls-off", url("custodian_bench_bypass"), {"CUSTODIAN_BENCH_ALLOW_RLS_BYPASS": "true"})
+    gql(main_base, bob, by_id_q, {"id": ids[0]})
+
+    typename = bench(main_base, "typename", bob, "{ __typename }")
+    page = bench(main_base, "page", bob, page_q)
+    row("GraphQL overhead: contacts(first:20)", page, "same server, { __typename }", typename, 0.45)
+
+    by_id = bench(main_base, "by_id", bob, by_id_q, ids)
+    pg_by_id = pgbench("pg_by_id", "custodian_app", read_sql(1))
+    row("audited read by id, RLS on", by_id, "pgbench, the server's read SQL", pg_by_id, 0.50)
+    pg_page = pgbench("pg_page", "custodian_app", page_sql(1))
+    row("audited 20-contact page, RLS on", page, "pgbench, the server's page SQL", pg_page, 0.50)
+
+    off_by_id = bench(off_base, "off_by_id", bob, by_id_q, ids)
+    row("ledger cost: read by id", by_id, "same read, ledger off", off_by_id, 0.75)
+    off_page = bench(off_base, "off_page", bob, page_q)
+    row("ledger cost: 20-contact page", page, "same page, ledger off", off_page, 0.75)
+
+    bypass_by_id = bench(bypass_base, "bypass_by_id", bob, by_id_q, ids)
+    row("RLS cost: read by id", by_id, "same read, role bypassing RLS", bypass_by_id, 0.85)
+    bypass_page = bench(bypass_base, "bypass_page", bob, page_q)
+    row("RLS cost: 20-contact page", page, "same page, role bypassing RLS", bypass_page, 0.85)
+
+    # Nested: statements a request costs, at 5 and at 50 contacts.
+    nested = "query($n: Int) { contacts(first: $n) { nodes { emails { address } phones { number } appointments { nodes { title startsAt } } } } }"
+    per_request = {}
+    for n in (5, 50):
+        before = metric(main_base, "custodian_db_statements_total")
+        for _ in range(20):
+            gql(main_base, bob, nested, {"n": n})
+        per_request[n] = (metric(main_base, "custodian_db_statements_total") - before) / 20
+    nested_run = bench(main_base, "nested", bob, nested.replace("query($n: Int) ", "").replace("$n", "50"))
+    row(
+        "nested contacts(first:50){emails phones appointments}",
+        nested_run,
+        "",
+        None,
+        None,
+        f"{per_request[5]:.1f} statements/request at 5 contacts, {per_request[50]:.1f} at 50"
+        + (" (independent of rows)" if per_request[5] == per_request[50] else " (GROWS WITH ROWS)"),
+    )
+
+    create_q = 'mutation { createContact(input: {firstName: "Bench", lastName: "Mark", emails: [{address: "bench@example.com"}]}) { id version } }'
+    create = bench(main_base, "create", bob, create_q)
+    pg_create = pgbench(
+        "pg_create",
+        "custodian_app",
+        f"""BEGIN;
+SELECT set_config('app.tenant_id', md5('t1')::uuid::text, true);
+SELECT id FROM tenants WHERE id = md5('t1')::uuid;
+INSERT INTO contacts VALUES (md5('t1')::uuid, gen_random_uuid(), 'Bench', 'Mark', '[{{"address":"bench@example.com","kind":"OTHER"}}]', '[]', '[]', NULL, NULL, '{{}}', '[]', 'DIRECT', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN', false, false, 'bench mark', 1, now(), now()) RETURNING *;
+INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES (md5('t1')::uuid, 0, '0') ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash;
+INSERT INTO access_records VALUES (md5('t1')::uuid, (SELECT seq + 1 FROM ledger_heads WHERE tenant_id = md5('t1')::uuid), gen_random_uuid(), now(), 'CONTROLLER', 'bench', NULL, 'WRITE', 'CONTACT', '[]', 1, '[]', 'SERVICE_DELIVERY', NULL, 'ALLOWED', NULL, NULL, md5(random()::text), md5(random()::text));
+UPDATE ledger_heads SET seq = seq + 1, hash = md5(random()::text) WHERE tenant_id = md5('t1')::uuid;
+COMMIT;
+""",
+    )
+    row("createContact", create, "pgbench, its INSERTs and ledger record", pg_create, 0.50)
+
+    # Import vs COPY of the same rows.
+    t2, t3 = tenant_id(2), tenant_id(3)
+    jsonl = os.path.join(WORK, "import.jsonl")
+    csvf = os.path.join(WORK, "copy.csv")
+    with open(jsonl, "w") as j:
+        for i in range(IMPORT_ROWS):
+            j.write(json.dumps({"firstName": f"I{i}", "lastName": "Imported", "emails": [{"address": f"i{i}@example.com"}], "tags": ["import"]}) + "\n")
+    # The COPY file carries exactly the columns the server stores for those rows.
+    with open(csvf, "w") as f:
+        subprocess.run(
+            ["psql", "-X", "-q", url("postgres"), "-c",
+             f"""COPY (SELECT '{t3}'::uuid, gen_random_uuid(), 'I' || i, 'Imported',
+                 jsonb_build_array(jsonb_build_object('address', 'i' || i || '@example.com', 'kind', 'OTHER')), '[]'::jsonb, '[]'::jsonb,
+                 NULL, NULL, '{{}}'::jsonb, '["import"]'::jsonb, 'IMPORT', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN', false, false,
+                 'i' || i || ' imported i' || i || '@example.com', 1, now(), now() FROM generate_series(0, {IMPORT_ROWS - 1}) i)
+                 TO STDOUT WITH (FORMAT csv)"""],
+            check=True, stdout=f,
+        )
+    alice2 = token("controller_admin", t2)
+    import_s = timed(lambda: run([BIN, "import", "--tenant", t2, "--url", main_base, "--token", alice2, jsonl]))
+    copy_s = timed(lambda: psql(f"\\copy contacts FROM '{csvf}' WITH (FORMAT csv)"))
+    row(
+        f"import of {IMPORT_ROWS:,} contacts (custodian import)",
+        {"rps": IMPORT_ROWS / import_s, "p50": None},
+        "COPY of the same rows",
+        {"rps": IMPORT_ROWS / copy_s, "p50": None},
+        0.30,
+        "rows/s",
+    )
+
+    # verifyAccessLog over a long chain vs streaming the same rows out.
+    t4 = tenant_id(4) if TENANTS >= 4 else tenant_id(TENANTS)
+    fill_s = timed(lambda: run([BIN, "ledger", "bench-fill", "--tenant", t4, "--count", str(LEDGER_ROWS), "--database-url", url("custodian_owner")]))
+    log(f"ledger filled with {LEDGER_ROWS} records in {fill_s:.1f} s")
+    carol = token("controller_admin", t4)
+    verify_s = timed(lambda: gql(main_base, carol, "{ verifyAccessLog { valid checked } }"))
+    stream_s = timed(
+        lambda: subprocess.run(
+            ["psql", "-X", "-q", url("postgres"), "-c", f"COPY (SELECT * FROM access_records WHERE tenant_id = '{t4}' ORDER BY seq) TO STDOUT"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    )
+    row(
+        f"verifyAccessLog over {LEDGER_ROWS:,} records",
+        {"rps": LEDGER_ROWS / verify_s, "p50": None},
+        "streaming the same rows with SELECT",
+        {"rps": LEDGER_ROWS / stream_s, "p50": None},
+        0.50,
+        "records/s",
+    )
+
+    rss_mb = int(run(["ps", "-o", "rss=", "-p", str(main_proc.pid)]).strip()) / 1024
+
+    # Embedded SQLite: the same audited read.
+    sqlite_base, _ = start_server("sqlite")
+    admin = token("platform_admin")
+    st = gql(sqlite_base, admin, 'mutation { createTenant(input: {name: "S", jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }')["createTenant"]["id"]
+    sbob = token("controller_admin", st)
+    n = min(PER_TENANT, 10_000)
+    sjsonl = os.path.join(WORK, "sqlite.jsonl")
+    with open(sjsonl, "w") as j:
+        for i in range(n):
+            j.write(json.dumps({"firstName": f"First{i}", "lastName": f"Last{i}", "emails": [{"address": f"p{i}@example.com"}]}) + "\n")
+    run([BIN, "import", "--tenant", st, "--url", sqlite_base, "--token", sbob, sjsonl])
+    sids = [e["node"]["id"] for e in gql(sqlite_base, sbob, "{ contacts(first: 100) { edges { node { id } } } }")["contacts"]["edges"]]
+    sqlite_by_id = bench(sqlite_base, "sqlite_by_id", sbob, by_id_q, sids)
+    row("embedded SQLite, audited read by id", sqlite_by_id, "PostgreSQL audited read by id", by_id, 1.00)
+
+    if SCALE:
+        scale(by_id_q)
+    else:
+        ROWS.append(("scale: 10,000,000 vs 100,000 contacts", None, "", None, None, None, "—", "not run (SCALE=1)"))
+
+    ROWS.append(("memory under the load", None, "", None, None, None, "yes" if rss_mb <= 150 else "NO", f"server RSS {rss_mb:.0f} MB (goal ≤ 150 MB)"))
+    report(seed_s)
+
+
+def scale(by_id_q):
+    """p50 of the read by id and the page at 10,000,000 contacts vs 100,000, one server."""
+    results = {}
+    for total in (100_000, 10_000_000):
+        psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", db="postgres")
+        psql(f"CREATE DATABASE {DB} OWNER custodian_owner", db="postgres")
+        run([BIN, "migrate", "--database-url", url("custodian_owner"), "--app-role", "custodian_app"])
+        seed(100, total // 100)
+        base, proc = start_server(f"scale-{total}", url("custodian_app"))
+        t1 = tenant_id(1)
+        tok = token("controller_admin", t1)
+        ids = psql("SELECT string_agg(md5('c1-' || c)::uuid::text, ',') FROM generate_series(1, 1000) c").split(",")
+        results[total] = bench(base, f"scale{total}", tok, by_id_q, ids)
+        proc.terminate()
+    small, big = results[100_000], results[10_000_000]
+    ROWS.append(
+        (
+            "scale: read by id at 10,000,000 contacts",
+            big,
+            "the same at 100,000",
+            small,
+            small["p50"] / big["p50"],
+            None,
+            "yes" if big["p50"] <= 1.5 * small["p50"] else "NO",
+            f"p50 {big['p50']:.2f} ms vs {small['p50']:.2f} ms (goal within 1.5x)",
+        )
+    )
+
+
+def report(seed_s):
+    cpu = run(["sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).split("\n")
+    lines = [
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {cpu[0].strip()} cores ({cpu[1].strip()}), "
+        f"{'SMOKE, ' if SMOKE else ''}{PROFILE} build, wrk -t2 -c{CONNS} -d{DURATION}s, pgbench -c{CONNS}; "
+        f"{TENANTS} tenants x {PER_TENANT} contacts seeded in {seed_s:.0f} s.",
+        "",
+        "| scenario | result | baseline | baseline result | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for scenario, result, bname, base, ratio, goal, met, note in ROWS:
+        unit = note if note in ("rows/s", "records/s") else "req/s"
+        res = fmt(result, unit) if result else note
+        if result and note and unit == "req/s":
+            res += f"; {note}"
+        lines.append(
+            f"| {scenario} | {res} | {bname or '—'} | {fmt(base, unit) if base else '—'} | "
+            f"{f'{ratio:.0%}' if ratio else '—'} | {f'≥ {goal:.0%}' if goal else '—'} | {met} |"
+        )
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(ROOT, "bench", "last-run.md"), "w") as f:
+        f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for p in SERVERS:
+            p.terminate()
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(WORK, ignore_errors=True)
+            try:
+                psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)", db="postgres")
+            except Exception:
+                pass
