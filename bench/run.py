@@ -470,8 +470,9 @@ def report(seed_s):
         )
     text = "\n".join(lines)
     print(text)
-    with open(os.path.join(ROOT, "bench", "last-run.md"), "w") as f:
-        f.write(text + "\n")
+    if not SMOKE:
+        with open(os.path.join(ROOT, "bench", "last-run.md"), "w") as f:
+            f.write(text + "\n")
 
 
 if __name__ == "__main__":
