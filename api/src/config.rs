@@ -110,7 +110,7 @@ pub struct ServeSettings {
     pub auth: AuthSettings,
     /// HTTP worker threads. GraphQL execution and all database I/O run on the main
     /// runtime; these only parse and write HTTP.
-    #[arg(long, env = "CUSTODIAN_HTTP_WORKERS", default_value_t = 1)]
+    #[arg(long, env = "CUSTODIAN_HTTP_WORKERS", default_value_t = 2)]
     pub http_workers: usize,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "CUSTODIAN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -159,7 +159,7 @@ impl ServeSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             storage: StorageSettings::for_data_dir(data_dir),
             auth: AuthSettings::default(),
-            http_workers: 1,
+            http_workers: 2,
             max_body_bytes: 1024 * 1024,
             migrate_on_start: false,
             playground: true,

@@ -184,7 +184,11 @@ pub async fn append<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result
             head_sql.replace("$2", "$1").replace("$3", "$2")
         };
         let head = db
-            .query_one_raw(Statement::from_sql_and_values(backend, head_sql, head_values))
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                head_sql,
+                head_values,
+            ))
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("ledger head".into()))?;
         let mut seq: i64 = head.try_get("", "seq")?;
@@ -206,7 +210,11 @@ pub async fn append<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result
                 let stmt = sea_orm::QueryTrait::build(&insert, backend);
                 let mut values = stmt.values.map(|v| v.0).unwrap_or_default();
                 let n = values.len();
-                values.extend([Value::from(seq), Value::from(prev.clone()), Value::from(tenant.as_uuid())]);
+                values.extend([
+                    Value::from(seq),
+                    Value::from(prev.clone()),
+                    Value::from(tenant.as_uuid()),
+                ]);
                 let sql = format!(
                     "WITH appended AS ({}) UPDATE ledger_heads SET seq = ${}, hash = ${} WHERE tenant_id = ${}",
                     stmt.sql,
