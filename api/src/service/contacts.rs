@@ -66,20 +66,8 @@ pub async fn create(
 ) -> Result<(contact::Model, Arc<Grant>), ServiceError> {
     let now = ctx.now;
     let fields = super::touched_fields(changes.field_names(), returned);
-    let mut tx = policy::begin(
-        ctx,
-        Access::new(AccessOperation::Write, ResourceType::Contact, fields),
-    )
-    .await?;
+    let mut tx = begin_new_contacts(ctx, fields).await?;
     let tenant_id = tx.tenant();
-    // A token may name a tenant that was never opened; its writes have nowhere to go.
-    if tenant::Entity::find_by_id(tenant_id.as_uuid())
-        .one(&*tx)
-        .await?
-        .is_none()
-    {
-        return Err(ServiceError::Forbidden("the tenant does not exist".into()));
-    }
     let mut model = blank(tenant_id, ContactSource::Direct, now);
     apply(&mut model, changes);
     let created = contact::Entity::insert(active(model, true))
@@ -385,6 +373,30 @@ fn active(m: contact::Model, with_keys: bool) -> contact::ActiveModel {
     }
 }
 
+/// Begins a write that creates contacts. A token may name a tenant that was never
+/// opened; its contacts would have nowhere to go.
+///
+/// # Errors
+/// As [`policy::begin`]; `Forbidden` for a tenant that does not exist.
+async fn begin_new_contacts<'a>(
+    ctx: &'a RequestCtx<'a>,
+    fields: Vec<String>,
+) -> Result<TenantTx<'a>, ServiceError> {
+    let tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Write, ResourceType::Contact, fields),
+    )
+    .await?;
+    if tenant::Entity::find_by_id(tx.tenant().as_uuid())
+        .one(&*tx)
+        .await?
+        .is_none()
+    {
+        return Err(ServiceError::Forbidden("the tenant does not exist".into()));
+    }
+    Ok(tx)
+}
+
 /// A contact with nothing set yet, to apply changes to.
 fn blank(
     tenant: crate::domain::TenantId,
@@ -457,19 +469,8 @@ pub async fn import(
     for r in &rows {
         fields = super::touched_fields(fields, r.field_names());
     }
-    let mut tx = policy::begin(
-        ctx,
-        Access::new(AccessOperation::Write, ResourceType::Contact, fields),
-    )
-    .await?;
+    let mut tx = begin_new_contacts(ctx, fields).await?;
     let tenant = tx.tenant();
-    if tenant::Entity::find_by_id(tenant.as_uuid())
-        .one(&*tx)
-        .await?
-        .is_none()
-    {
-        return Err(ServiceError::Forbidden("the tenant does not exist".into()));
-    }
     let mut skip = 0usize;
     let mut committed = None;
     if let Some(p) = &position {
