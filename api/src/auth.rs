@@ -34,6 +34,29 @@ pub enum ActorKind {
     Subprocessor,
 }
 
+impl ActorKind {
+    /// The stored form (ledger records, instructions).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Controller => "CONTROLLER",
+            Self::ProcessorStaff => "PROCESSOR_STAFF",
+            Self::PlatformAdmin => "PLATFORM_ADMIN",
+            Self::Subprocessor => "SUBPROCESSOR",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        [
+            Self::Controller,
+            Self::ProcessorStaff,
+            Self::PlatformAdmin,
+            Self::Subprocessor,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == value)
+    }
+}
+
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     ControllerAdmin,

@@ -334,7 +334,7 @@ async fn instructed_grant(
     if let Some(named) = caller.instruction {
         query = query.filter(processing_instruction::Column::Id.eq(named));
     }
-    let kind_name = crate::service::ledger::actor_kind_str(kind);
+    let kind_name = kind.as_str();
     let wanted: BTreeSet<DataCategory> = access
         .fields
         .iter()

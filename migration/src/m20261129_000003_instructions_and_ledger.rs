@@ -74,21 +74,6 @@ CREATE TRIGGER access_records_no_update BEFORE UPDATE OR DELETE ON access_record
     FOR EACH ROW EXECUTE FUNCTION access_records_append_only();
 CREATE TRIGGER access_records_no_truncate BEFORE TRUNCATE ON access_records
     FOR EACH STATEMENT EXECUTE FUNCTION access_records_append_only();
-ALTER TABLE processing_instructions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE processing_instructions FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON processing_instructions
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
-ALTER TABLE access_records ENABLE ROW LEVEL SECURITY;
-ALTER TABLE access_records FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON access_records
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
-ALTER TABLE ledger_heads ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ledger_heads FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON ledger_heads
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
 "#;
 
 const SQLITE: &str = r#"
@@ -151,6 +136,10 @@ BEGIN SELECT RAISE(ABORT, 'access records are append-only'); END;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_script(manager, POSTGRES, SQLITE).await
+        let postgres = format!(
+            "{POSTGRES}{}",
+            crate::tenant_isolation(&["processing_instructions", "access_records", "ledger_heads"])
+        );
+        run_script(manager, &postgres, SQLITE).await
     }
 }

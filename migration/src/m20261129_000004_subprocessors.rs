@@ -69,18 +69,8 @@ CREATE TABLE partner_tokens (
     revoked_by text,
     PRIMARY KEY (tenant_id, id)
 );
-ALTER TABLE subprocessor_objections ENABLE ROW LEVEL SECURITY;
-ALTER TABLE subprocessor_objections FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON subprocessor_objections
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
 CREATE POLICY platform_read ON subprocessor_objections FOR SELECT
     USING (current_setting('app.platform_read', true) = 'on');
-ALTER TABLE partner_tokens ENABLE ROW LEVEL SECURITY;
-ALTER TABLE partner_tokens FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON partner_tokens
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
 "#;
 
 const SQLITE: &str = r#"
@@ -142,6 +132,10 @@ CREATE TABLE partner_tokens (
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_script(manager, POSTGRES, SQLITE).await
+        let postgres = format!(
+            "{POSTGRES}{}",
+            crate::tenant_isolation(&["subprocessor_objections", "partner_tokens"])
+        );
+        run_script(manager, &postgres, SQLITE).await
     }
 }

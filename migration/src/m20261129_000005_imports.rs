@@ -22,11 +22,6 @@ CREATE TABLE import_runs (
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, import_key)
 );
-ALTER TABLE import_runs ENABLE ROW LEVEL SECURITY;
-ALTER TABLE import_runs FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON import_runs
-    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
-    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
 "#;
 
 const SQLITE: &str = r#"
@@ -43,6 +38,7 @@ CREATE TABLE import_runs (
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_script(manager, POSTGRES, SQLITE).await
+        let postgres = format!("{POSTGRES}{}", crate::tenant_isolation(&["import_runs"]));
+        run_script(manager, &postgres, SQLITE).await
     }
 }

@@ -908,9 +908,23 @@ async fn the_ledger_is_append_only_for_the_server(app: TestApp) {
             .unwrap_err()
             .to_string();
         assert!(err.contains("append-only"), "{err}");
-        let err = owner.execute_unprepared("DELETE FROM access_records").await;
-        // RLS hides every row from the owner without a tenant: nothing to delete, or refused.
-        assert!(err.as_ref().map_or(true, |r| r.rows_affected() == 0));
+        // With its tenant set the owner sees the rows; the trigger still refuses.
+        use sea_orm::TransactionTrait;
+        let tx = owner.begin().await.unwrap();
+        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT set_config('app.tenant_id', $1, true)",
+            [tenant.to_string().into()],
+        ))
+        .await
+        .unwrap();
+        let err = tx
+            .execute_unprepared("DELETE FROM access_records")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("append-only"), "{err}");
+        tx.rollback().await.unwrap();
         let app_conn = sea_orm::Database::connect(app.app_url.as_deref().unwrap())
             .await
             .unwrap();

@@ -106,12 +106,7 @@ impl NewInstruction {
 }
 
 fn kinds_json(kinds: &[ActorKind]) -> serde_json::Value {
-    serde_json::json!(
-        kinds
-            .iter()
-            .map(|k| crate::service::ledger::actor_kind_str(*k))
-            .collect::<Vec<_>>()
-    )
+    serde_json::json!(kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>())
 }
 
 /// Creates a tenant's standing direct-request instruction, inside the transaction that

@@ -63,15 +63,6 @@ impl ResourceType {
     }
 }
 
-pub fn actor_kind_str(kind: ActorKind) -> &'static str {
-    match kind {
-        ActorKind::Controller => "CONTROLLER",
-        ActorKind::ProcessorStaff => "PROCESSOR_STAFF",
-        ActorKind::PlatformAdmin => "PLATFORM_ADMIN",
-        ActorKind::Subprocessor => "SUBPROCESSOR",
-    }
-}
-
 /// A record before it is placed in its tenant's chain.
 #[derive(Debug, Clone)]
 pub struct NewRecord {
@@ -162,7 +153,7 @@ fn link(record: &NewRecord, seq: i64, prev_hash: &str) -> access_record::Model {
         seq,
         id: Uuid::now_v7(),
         recorded_at: record.recorded_at,
-        actor_kind: actor_kind_str(record.actor_kind).to_owned(),
+        actor_kind: record.actor_kind.as_str().to_owned(),
         actor_id: record.actor_id.clone(),
         subprocessor_id: record.subprocessor_id,
         operation: record.operation.as_str().to_owned(),
@@ -389,7 +380,7 @@ fn filtered<C: ConnectionTrait>(
     use access_record::Column as C;
     let mut select = access_record::Entity::find().filter(C::TenantId.eq(tenant.as_uuid()));
     if let Some(kind) = filter.actor_kind {
-        select = select.filter(C::ActorKind.eq(actor_kind_str(kind)));
+        select = select.filter(C::ActorKind.eq(kind.as_str()));
     }
     if let Some(op) = filter.operation {
         select = select.filter(C::Operation.eq(op.as_str()));

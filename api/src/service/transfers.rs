@@ -126,16 +126,24 @@ pub async fn record_of_processing(
         .into_iter()
         .filter(|i| super::instructions::is_active(i, ctx.now))
         .collect();
-    let mut subprocessors = Vec::new();
-    for sp in super::subprocessors::list(ctx).await? {
-        if status_at(sp.effective_at, sp.retired_at, ctx.now) == SubprocessorStatus::Retired {
-            continue;
-        }
-        let objected = super::subprocessors::objection(&tx, tenant, sp.id)
-            .await?
-            .is_some();
-        subprocessors.push((sp, objected));
-    }
+    let objected: Vec<Uuid> = entities::subprocessor_objection::Entity::find()
+        .filter(entities::subprocessor_objection::Column::TenantId.eq(tenant.as_uuid()))
+        .all(&tx)
+        .await?
+        .into_iter()
+        .map(|o| o.subprocessor_id)
+        .collect();
+    let subprocessors: Vec<(subprocessor::Model, bool)> = super::subprocessors::list(ctx)
+        .await?
+        .into_iter()
+        .filter(|sp| {
+            status_at(sp.effective_at, sp.retired_at, ctx.now) != SubprocessorStatus::Retired
+        })
+        .map(|sp| {
+            let o = objected.contains(&sp.id);
+            (sp, o)
+        })
+        .collect();
     tx.commit().await?;
     let ids: Vec<Uuid> = subprocessors.iter().map(|(s, _)| s.id).collect();
     let transfers = transfer_record::Entity::find()

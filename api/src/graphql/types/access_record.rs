@@ -26,13 +26,7 @@ impl AccessRecord {
         self.0.recorded_at
     }
     async fn actor_kind(&self) -> Option<ActorKind> {
-        match self.0.actor_kind.as_str() {
-            "CONTROLLER" => Some(ActorKind::Controller),
-            "PROCESSOR_STAFF" => Some(ActorKind::ProcessorStaff),
-            "PLATFORM_ADMIN" => Some(ActorKind::PlatformAdmin),
-            "SUBPROCESSOR" => Some(ActorKind::Subprocessor),
-            _ => None,
-        }
+        ActorKind::from_db(&self.0.actor_kind)
     }
     /// The token subject who acted.
     async fn actor_id(&self) -> &str {

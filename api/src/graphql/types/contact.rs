@@ -88,9 +88,7 @@ pub struct MarketingPreferences {
     pub phone: Consent,
 }
 
-fn decode<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Vec<T> {
-    serde_json::from_value(value.clone()).unwrap_or_default()
-}
+use super::decode_list as decode;
 
 #[Object]
 impl Contact {

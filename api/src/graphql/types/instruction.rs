@@ -12,9 +12,7 @@ use crate::service::pagination::Page;
 /// A controller's documented instruction to the processor.
 pub struct Instruction(pub processing_instruction::Model);
 
-fn decode<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Vec<T> {
-    serde_json::from_value(value.clone()).unwrap_or_default()
-}
+use super::decode_list as decode;
 
 #[Object]
 impl Instruction {
@@ -28,13 +26,7 @@ impl Instruction {
     async fn actor_kinds(&self) -> Vec<ActorKind> {
         decode::<String>(&self.0.actor_kinds)
             .iter()
-            .filter_map(|k| match k.as_str() {
-                "CONTROLLER" => Some(ActorKind::Controller),
-                "PROCESSOR_STAFF" => Some(ActorKind::ProcessorStaff),
-                "PLATFORM_ADMIN" => Some(ActorKind::PlatformAdmin),
-                "SUBPROCESSOR" => Some(ActorKind::Subprocessor),
-                _ => None,
-            })
+            .filter_map(|k| ActorKind::from_db(k))
             .collect()
     }
     /// The subprocessors it covers (with actor kind `SUBPROCESSOR`).

@@ -9,3 +9,8 @@ pub mod instruction;
 pub mod page;
 pub mod subprocessor;
 pub mod tenant;
+
+/// A JSON list column as typed values; stored lists were written from the same types.
+pub(crate) fn decode_list<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Vec<T> {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}

@@ -11,9 +11,7 @@ use crate::error::{GqlResult, IntoGql};
 use crate::graphql::{now, request_ctx, to_id};
 use crate::service::{subprocessors, transfers};
 
-fn decode<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Vec<T> {
-    serde_json::from_value(value.clone()).unwrap_or_default()
-}
+use super::decode_list as decode;
 
 /// A third party the processor engages to process controllers' personal data.
 pub struct Subprocessor(pub subprocessor::Model);
