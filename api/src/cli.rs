@@ -272,6 +272,7 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
     if let LedgerCommand::BenchFill { count, .. } = command {
         return bench_fill(&db, tenant, count).await;
     }
+    ledger::seal(&db, tenant).await?;
     let tx = crate::policy::begin_for_tenant(&db, tenant, false).await?;
     match command {
         LedgerCommand::Export { output, .. } => {
@@ -299,6 +300,7 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
                 serde_json::json!({
                     "valid": v.valid, "checked": v.checked, "firstBrokenAt": v.first_broken_at,
                     "reason": v.reason, "headSeq": v.head_seq, "headHash": v.head_hash,
+                    "unsealed": v.unsealed,
                 })
             );
             if !v.valid {
@@ -372,7 +374,12 @@ async fn bench_fill(
             })
             .collect();
         let tx = crate::policy::begin_for_tenant(db, tenant, true).await?;
-        ledger::append(&tx, &records).await?;
+        ledger::append(
+            &tx,
+            tenant,
+            records.iter().map(ledger::NewRecord::pending).collect(),
+        )
+        .await?;
         tx.commit().await?;
         left -= n;
     }

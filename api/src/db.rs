@@ -58,6 +58,9 @@ pub const APPLICATION_TABLES: [&str; 10] = [
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];
+/// Tables whose rows the application role may insert, and delete only as a trigger
+/// allows (pending access records, when sealed), never update.
+pub const MOVE_ONLY_TABLES: [&str; 1] = ["access_pending"];
 
 /// Grants the application role what serving needs and nothing more: no DDL, no
 /// `TRUNCATE` (which row-level security does not filter), the ledger append-only, the
@@ -93,6 +96,15 @@ pub async fn grant_app_role(db: &DatabaseConnection, role: &str) -> Result<(), D
         .await?;
     db.execute_unprepared(&format!(
         "REVOKE UPDATE, DELETE, TRUNCATE ON {append_only} FROM {role}"
+    ))
+    .await?;
+    let move_only = MOVE_ONLY_TABLES.join(", ");
+    db.execute_unprepared(&format!(
+        "GRANT SELECT, INSERT, DELETE ON {move_only} TO {role}"
+    ))
+    .await?;
+    db.execute_unprepared(&format!(
+        "REVOKE UPDATE, TRUNCATE ON {move_only} FROM {role}"
     ))
     .await?;
     db.execute_unprepared(&format!("REVOKE TRUNCATE ON {tables} FROM {role}"))

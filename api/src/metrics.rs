@@ -10,6 +10,7 @@ pub struct Metrics {
     pub db_statement_micros: AtomicU64,
     pub ledger_batches: AtomicU64,
     pub ledger_records: AtomicU64,
+    pub ledger_sealed: AtomicU64,
 }
 
 impl Metrics {
@@ -40,6 +41,11 @@ impl Metrics {
                 "custodian_ledger_records_total",
                 "access records written by group commit",
                 get(&self.ledger_records),
+            ),
+            (
+                "custodian_ledger_sealed_total",
+                "access records sealed into their tenant's chain",
+                get(&self.ledger_sealed),
             ),
         ] {
             out.push_str(&format!(

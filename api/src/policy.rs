@@ -23,7 +23,7 @@ use crate::auth::{ActorKind, Caller, Role};
 use crate::domain::TenantId;
 use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
 use crate::error::ServiceError;
-use crate::service::ledger::{Ledger, NewRecord, Outcome, ResourceType, append};
+use crate::service::ledger::{Ledger, NewRecord, Outcome, ResourceType};
 
 /// What a service call needs to know about the request it serves.
 pub struct RequestCtx<'a> {
@@ -110,7 +110,10 @@ impl TenantTx<'_> {
     }
 
     /// Commits, with the access's ledger records: inside the transaction for writes (both
-    /// or neither), through the group committer for reads (durable before this returns).
+    /// or neither) and for reads on PostgreSQL (one insert more, flushed with the commit
+    /// by PostgreSQL's own group commit); for reads on SQLite, whose one writer would
+    /// otherwise serialize every read, through the ledger's group committer. Either way
+    /// the records are durable before this returns.
     ///
     /// # Errors
     /// `Db` when the transaction or its records cannot be committed.
@@ -134,14 +137,18 @@ impl TenantTx<'_> {
                 Some("fields outside the instruction's data categories".to_owned()),
             ));
         }
-        if self.access.operation.writes() {
-            if self.ctx.ledger.enabled() {
-                append(&self.tx, &records).await?;
-            }
+        let ledger = self.ctx.ledger;
+        let in_transaction = self.access.operation.writes()
+            || self.tx.get_database_backend() == DatabaseBackend::Postgres;
+        if records.is_empty() {
             self.tx.commit().await?;
+        } else if in_transaction {
+            ledger.write_in(&self.tx, &records).await?;
+            self.tx.commit().await?;
+            ledger.committed(self.grant.tenant);
         } else {
             self.tx.commit().await?;
-            self.ctx.ledger.record(records).await?;
+            ledger.record(records).await?;
         }
         Ok(self.grant)
     }
@@ -448,16 +455,25 @@ pub async fn begin_for_tenant(
     };
     let tx = db.begin_with_options(options).await?;
     if backend == DatabaseBackend::Postgres {
-        // Local to this transaction (`true`), bound as a parameter: the setting cannot
-        // survive into the pooled connection's next use.
-        tx.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true)",
-            [tenant.to_string().into()],
-        ))
-        .await?;
+        pin_tenant(&tx, tenant).await?;
     }
     Ok(tx)
+}
+
+/// Sets the tenant that PostgreSQL's row-level security admits for the rest of the
+/// transaction `tx`: local to it (`true`), bound as a parameter, so the setting cannot
+/// survive into the pooled connection's next use.
+///
+/// # Errors
+/// `Db`.
+pub async fn pin_tenant(tx: &DatabaseTransaction, tenant: TenantId) -> Result<(), sea_orm::DbErr> {
+    tx.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT set_config('app.tenant_id', $1, true)",
+        [tenant.to_string().into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// # Errors

@@ -2,6 +2,7 @@
 //! `service/`; GraphQL types are written by hand in `graphql/types/`, so nothing here is
 //! exposed to clients by accident.
 
+pub mod access_pending;
 pub mod access_record;
 pub mod appointment;
 pub mod contact;

@@ -9,6 +9,7 @@ mod m20261129_000002_row_level_security;
 mod m20261129_000003_instructions_and_ledger;
 mod m20261129_000004_subprocessors;
 mod m20261129_000005_imports;
+mod m20261129_000006_ledger_sealing;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_instructions_and_ledger::Migration),
             Box::new(m20261129_000004_subprocessors::Migration),
             Box::new(m20261129_000005_imports::Migration),
+            Box::new(m20261129_000006_ledger_sealing::Migration),
         ]
     }
 }

@@ -211,7 +211,7 @@ impl TestApp {
     pub async fn verify_log(&self, token: &str) -> Value {
         self.gql_ok(
             token,
-            "{ verifyAccessLog { valid checked firstBrokenAt reason headSeq headHash } }",
+            "{ verifyAccessLog { valid checked firstBrokenAt reason headSeq headHash unsealed } }",
             json!({}),
         )
         .await["verifyAccessLog"]

@@ -20,6 +20,8 @@ crate::on_both_backends!(
     concurrent_writers_produce_one_verifiable_chain,
     tampering_with_the_ledger_is_detected,
     the_ledger_is_append_only_for_the_server,
+    a_pending_record_leaves_only_into_the_chain_unchanged,
+    reads_are_recorded_and_sealed_once_each_under_concurrency,
     the_ledger_filters_by_actor_operation_outcome_contact_and_time,
     instructions_are_issued_listed_and_revoked_with_validation,
 );
@@ -859,6 +861,8 @@ async fn tampering_with_the_ledger_is_detected(app: TestApp) {
 async fn the_ledger_is_append_only_for_the_server(app: TestApp) {
     let (tenant, bob) = app.tenant_with_token("Acme").await;
     app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    // Verifying seals the record, so the statements below meet it in the chain.
+    assert_eq!(app.verify_log(&bob).await["checked"], 1);
     let tenant = uuid::Uuid::parse_str(&tenant).unwrap();
     let (conn, backend) = match &app.app_url {
         // As the application role, with the tenant set: the grant refuses first.
@@ -1096,4 +1100,136 @@ async fn instructions_are_issued_listed_and_revoked_with_validation(app: TestApp
         )
         .await;
     assert_eq!(error_code(&revoke), "NOT_FOUND");
+}
+
+/// The one way out of the pending table is into the chain, unchanged: the application
+/// role cannot alter or drop a record before it is sealed, nor swap in a forged copy.
+async fn a_pending_record_leaves_only_into_the_chain_unchanged(app: TestApp) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    // A tenant nobody has accessed yet: the sealer has no reason to visit it until its
+    // admin verifies, so the record below stays pending while it is attacked.
+    let (tenant, bob) = app.tenant_with_token("Quiet").await;
+    let tenant = uuid::Uuid::parse_str(&tenant).unwrap();
+    let (conn, backend) = match &app.app_url {
+        Some(url) => (
+            sea_orm::Database::connect(url).await.unwrap(),
+            sea_orm::DbBackend::Postgres,
+        ),
+        None => (app.db.clone(), sea_orm::DbBackend::Sqlite),
+    };
+    let begin = || async {
+        let tx = conn.begin().await.unwrap();
+        if backend == sea_orm::DbBackend::Postgres {
+            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                "SELECT set_config('app.tenant_id', $1, true)",
+                [tenant.to_string().into()],
+            ))
+            .await
+            .unwrap();
+        }
+        tx
+    };
+    const COLUMNS: &str = "tenant_id, id, recorded_at, actor_kind, actor_id, subprocessor_id, operation, resource_type, resource_ids, resource_count, fields, purpose, instruction_id, outcome, reason, request_id";
+    let pending = uuid::Uuid::now_v7();
+    // A record written but not yet sealed, as a request's transaction writes it.
+    let tx = begin().await;
+    tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        format!("INSERT INTO access_pending ({COLUMNS}) VALUES ($1, $2, $3, 'CONTROLLER', 'bob', NULL, 'READ', 'CONTACT', $4, 0, $4, NULL, NULL, 'ALLOWED', NULL, NULL)"),
+        [
+            tenant.into(),
+            pending.into(),
+            app.clock.now_chrono().into(),
+            sea_orm::Value::Json(Some(Box::new(json!([])))),
+        ],
+    ))
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let forged_copy = format!(
+        "INSERT INTO access_records ({COLUMNS}, seq, prev_hash, hash) SELECT tenant_id, id, recorded_at, actor_kind, 'mallory', subprocessor_id, operation, resource_type, resource_ids, resource_count, fields, purpose, instruction_id, outcome, reason, request_id, 99, 'x', 'x' FROM access_pending WHERE tenant_id = $1 AND id = $2"
+    );
+    for attempt in [
+        vec!["UPDATE access_pending SET actor_id = 'mallory' WHERE tenant_id = $1 AND id = $2"],
+        vec!["DELETE FROM access_pending WHERE tenant_id = $1 AND id = $2"],
+        vec![
+            forged_copy.as_str(),
+            "DELETE FROM access_pending WHERE tenant_id = $1 AND id = $2",
+        ],
+    ] {
+        let tx = begin().await;
+        let mut refused = None;
+        for sql in &attempt {
+            if let Err(e) = tx
+                .execute_raw(sea_orm::Statement::from_sql_and_values(
+                    backend,
+                    *sql,
+                    [tenant.into(), pending.into()],
+                ))
+                .await
+            {
+                refused = Some(e.to_string());
+                break;
+            }
+        }
+        let err = refused.unwrap_or_else(|| panic!("{attempt:?} was allowed"));
+        assert!(
+            err.contains("leaves only into the sealed chain") || err.contains("permission denied"),
+            "{attempt:?}: {err}"
+        );
+        tx.rollback().await.unwrap();
+    }
+    // The sealer moves it, unchanged, and the chain holds.
+    let v = app.verify_log(&bob).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["checked"], 1, "{v}");
+    assert_eq!(v["unsealed"], 0, "{v}");
+    assert_eq!(app.count_rows("access_pending").await, 0);
+}
+
+/// Reads record in their own transaction and are sealed later in batches: under
+/// concurrent load every read has exactly one record in the chain, none twice, none lost.
+async fn reads_are_recorded_and_sealed_once_each_under_concurrency(app: TestApp) {
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    let id = app.create_contact(&bob, json!({"firstName": "Ada"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let client = app.client.clone();
+        let url = format!("{}/graphql", app.address);
+        let (token, id) = (bob.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let body: Value = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"query": "query($id: ID!) { contact(id: $id) { firstName } }", "variables": {"id": id}}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["data"].clone()
+        }));
+        if i % 15 == 7 {
+            // Sealing interleaved with the reads.
+            assert_eq!(app.verify_log(&bob).await["valid"], true);
+        }
+    }
+    let mut reads = Vec::new();
+    for t in tasks {
+        reads.push(t.await.unwrap());
+    }
+    assert!(reads.iter().all(|r| r["contact"]["firstName"] == "Ada"));
+    let v = app.verify_log(&bob).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["unsealed"], 0, "{v}");
+    let log = app.access_log(&bob).await;
+    let reads_logged = log.iter().filter(|r| r["operation"] == "READ").count();
+    assert_eq!(reads_logged, 60, "one record per read");
+    let seqs: Vec<i64> = log.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=61).collect::<Vec<_>>(), "gapless, each once");
 }

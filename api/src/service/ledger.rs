@@ -1,16 +1,20 @@
 //! The access ledger: one record per access to personal data, allowed or denied,
 //! hash-chained per tenant so the controller can verify nobody rewrote it.
 //!
-//! Writes append their records inside their own transaction, so a change and its record
-//! commit together or not at all. Reads and denials go through a group committer: the
-//! records of concurrent requests are written in one transaction (one fsync), and each
-//! request waits for that commit before it answers, so no personal data leaves the server
-//! before its record is durable.
+//! A record is written before the access it records is answered, durably, and unchained:
+//! inside the access's own transaction (a write and its record commit together or not at
+//! all; on PostgreSQL reads too, one insert more), or — for denials, and for reads on the
+//! single-writer SQLite — through a group committer that writes the records of concurrent
+//! requests in one transaction. A background sealer then moves committed records into
+//! the tenant's chain, in batches, under the tenant's head lock; a record can leave the
+//! pending table only into the chain, unchanged. So the request path never waits on the
+//! chain, and the chain still never forks or skips a record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use entities::{access_record, ledger_head};
+use entities::{access_pending, access_record, ledger_head};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
@@ -19,7 +23,7 @@ use sea_orm::{
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::pagination::{Ordering, Page, PageRequest, fetch_page};
@@ -27,11 +31,16 @@ use crate::auth::ActorKind;
 use crate::domain::TenantId;
 use crate::domain::instruction::{AccessOperation, Purpose};
 use crate::error::ServiceError;
+use crate::metrics::Metrics;
 
 /// The `prev_hash` of a tenant's first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Records written per group commit at most.
 const MAX_BATCH: usize = 1024;
+/// How long the sealer lets records gather after the first one it is told of.
+const SEAL_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long the sealer waits before retrying after a failure (the database is away).
+const SEAL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -147,25 +156,51 @@ pub fn hash_of(m: &access_record::Model) -> String {
     hex::encode(Sha256::digest(&bytes))
 }
 
-fn link(record: &NewRecord, seq: i64, prev_hash: &str) -> access_record::Model {
+impl NewRecord {
+    /// The row this record is written as, before it is sealed.
+    pub fn pending(&self) -> access_pending::Model {
+        access_pending::Model {
+            tenant_id: self.tenant.as_uuid(),
+            id: Uuid::now_v7(),
+            recorded_at: self.recorded_at,
+            actor_kind: self.actor_kind.as_str().to_owned(),
+            actor_id: self.actor_id.clone(),
+            subprocessor_id: self.subprocessor_id,
+            operation: self.operation.as_str().to_owned(),
+            resource_type: self.resource_type.as_str().to_owned(),
+            resource_ids: json!(self.resource_ids),
+            resource_count: i32::try_from(self.resource_count).unwrap_or(i32::MAX),
+            fields: json!(self.fields),
+            purpose: self.purpose.map(|p| p.as_str().to_owned()),
+            instruction_id: self.instruction_id,
+            outcome: self.outcome.as_str().to_owned(),
+            reason: self.reason.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// A pending record placed in the chain at `seq` after `prev_hash`: every column copied
+/// unchanged (the pending table's trigger insists), then hashed.
+fn link(p: access_pending::Model, seq: i64, prev_hash: &str) -> access_record::Model {
     let mut m = access_record::Model {
-        tenant_id: record.tenant.as_uuid(),
+        tenant_id: p.tenant_id,
         seq,
-        id: Uuid::now_v7(),
-        recorded_at: record.recorded_at,
-        actor_kind: record.actor_kind.as_str().to_owned(),
-        actor_id: record.actor_id.clone(),
-        subprocessor_id: record.subprocessor_id,
-        operation: record.operation.as_str().to_owned(),
-        resource_type: record.resource_type.as_str().to_owned(),
-        resource_ids: json!(record.resource_ids),
-        resource_count: i32::try_from(record.resource_count).unwrap_or(i32::MAX),
-        fields: json!(record.fields),
-        purpose: record.purpose.map(|p| p.as_str().to_owned()),
-        instruction_id: record.instruction_id,
-        outcome: record.outcome.as_str().to_owned(),
-        reason: record.reason.clone(),
-        request_id: record.request_id.clone(),
+        id: p.id,
+        recorded_at: p.recorded_at,
+        actor_kind: p.actor_kind,
+        actor_id: p.actor_id,
+        subprocessor_id: p.subprocessor_id,
+        operation: p.operation,
+        resource_type: p.resource_type,
+        resource_ids: p.resource_ids,
+        resource_count: p.resource_count,
+        fields: p.fields,
+        purpose: p.purpose,
+        instruction_id: p.instruction_id,
+        outcome: p.outcome,
+        reason: p.reason,
+        request_id: p.request_id,
         prev_hash: prev_hash.to_owned(),
         hash: String::new(),
     };
@@ -173,94 +208,134 @@ fn link(record: &NewRecord, seq: i64, prev_hash: &str) -> access_record::Model {
     m
 }
 
-/// Appends `records` to their tenants' chains on `db` (a transaction). Each tenant's head
-/// row is locked for the rest of the transaction, so concurrent appenders queue per
-/// tenant and the chain never forks.
+/// Writes `records` unchained on `db`, which must be a transaction pinned to each
+/// record's tenant (see [`crate::policy::begin_for_tenant`]); they are durable when it
+/// commits and sealed after.
+///
+/// # Errors
+/// `DbErr`; the caller's transaction then rolls back.
+pub async fn write<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result<(), DbErr> {
+    // Under the bound-parameter limits of both backends (16 columns a row).
+    for chunk in records.chunks(1_000) {
+        access_pending::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|r| access_pending::ActiveModel::from(r.pending())),
+        )
+        .exec(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends `records` of one tenant to its chain on `db`, a transaction pinned to the
+/// tenant. The tenant's head row is locked for the rest of the transaction, so appenders
+/// (sealers) queue per tenant and the chain never forks.
 ///
 /// # Errors
 /// `DbErr` from any statement; the caller's transaction then rolls back.
-pub async fn append<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result<(), DbErr> {
+pub async fn append<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    records: Vec<access_pending::Model>,
+) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    let mut by_tenant: BTreeMap<TenantId, Vec<&NewRecord>> = BTreeMap::new();
+    let head = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash",
+            [tenant.as_uuid().into(), GENESIS.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("ledger head".into()))?;
+    let mut seq: i64 = head.try_get("", "seq")?;
+    let mut prev: String = head.try_get("", "hash")?;
+    let mut rows = Vec::with_capacity(records.len());
     for r in records {
-        by_tenant.entry(r.tenant).or_default().push(r);
+        seq += 1;
+        let m = link(r, seq, &prev);
+        prev.clone_from(&m.hash);
+        rows.push(access_record::ActiveModel::from(m));
     }
-    // Tenants in a fixed order: two batches can never wait on each other's heads.
-    for (tenant, records) in by_tenant {
-        let postgres = backend == DatabaseBackend::Postgres;
-        // One round trip pins the tenant (PostgreSQL) and locks and reads its head.
-        let head_sql = if postgres {
-            "WITH pinned AS (SELECT set_config('app.tenant_id', $1, true)) \
-             INSERT INTO ledger_heads (tenant_id, seq, hash) SELECT $2, 0, $3 FROM pinned \
-             ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash"
-        } else {
-            "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($2, 0, $3) \
-             ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash"
-        };
-        let mut head_values: Vec<Value> = vec![tenant.as_uuid().into(), GENESIS.into()];
-        if postgres {
-            head_values.insert(0, tenant.to_string().into());
+    // Under the bound-parameter limits of both backends (19 columns a row).
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(1_000));
+        let chunk = std::mem::replace(&mut rows, rest);
+        access_record::Entity::insert_many(chunk).exec(db).await?;
+    }
+    ledger_head::Entity::update_many()
+        .col_expr(ledger_head::Column::Seq, Expr::value(seq))
+        .col_expr(ledger_head::Column::Hash, Expr::value(prev))
+        .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Seals a tenant's pending records into its chain, oldest first, and returns how many.
+/// Each batch moves in one transaction: chained copies in, pending rows out, head moved;
+/// the head lock makes concurrent sealers (other servers, `verifyAccessLog`) take turns,
+/// so no record is sealed twice or skipped.
+///
+/// # Errors
+/// `Db`; nothing of the failed batch is sealed, and the next call retries it.
+pub async fn seal(db: &DatabaseConnection, tenant: TenantId) -> Result<u64, ServiceError> {
+    const BATCH: u64 = 2_000;
+    let pending_of = || {
+        access_pending::Entity::find().filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+    };
+    // A read first: with nothing pending, no write transaction (and no flush) at all.
+    let tx = crate::policy::begin_for_tenant(db, tenant, false).await?;
+    let any = pending_of().one(&tx).await?.is_some();
+    tx.commit().await?;
+    if !any {
+        return Ok(0);
+    }
+    let mut sealed = 0;
+    loop {
+        let tx = crate::policy::begin_for_tenant(db, tenant, true).await?;
+        // Lock the head before reading what is pending: a sealer that waited here sees
+        // the rows the previous one removed as gone.
+        append(&tx, tenant, Vec::new()).await?;
+        let batch = pending_of()
+            .order_by_asc(access_pending::Column::RecordedAt)
+            .order_by_asc(access_pending::Column::Id)
+            .limit(BATCH)
+            .all(&tx)
+            .await?;
+        let n = batch.len() as u64;
+        if n == 0 {
+            tx.commit().await?;
+            return Ok(sealed);
         }
-        let head_sql = if postgres {
-            head_sql.to_owned()
-        } else {
-            head_sql.replace("$2", "$1").replace("$3", "$2")
-        };
-        let head = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                head_sql,
-                head_values,
-            ))
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("ledger head".into()))?;
-        let mut seq: i64 = head.try_get("", "seq")?;
-        let mut prev: String = head.try_get("", "hash")?;
-        let mut rows = Vec::with_capacity(records.len());
-        for r in records {
-            seq += 1;
-            let m = link(r, seq, &prev);
-            prev.clone_from(&m.hash);
-            rows.push(access_record::ActiveModel::from(m));
-        }
-        // Under the bound-parameter limits of both backends (19 columns a row); the last
-        // chunk moves the head in the same statement on PostgreSQL (one round trip less).
-        while !rows.is_empty() {
-            let rest = rows.split_off(rows.len().min(1_000));
-            let chunk = std::mem::replace(&mut rows, rest);
-            let insert = access_record::Entity::insert_many(chunk);
-            if postgres && rows.is_empty() {
-                let stmt = sea_orm::QueryTrait::build(&insert, backend);
-                let mut values = stmt.values.map(|v| v.0).unwrap_or_default();
-                let n = values.len();
-                values.extend([
-                    Value::from(seq),
-                    Value::from(prev.clone()),
-                    Value::from(tenant.as_uuid()),
-                ]);
-                let sql = format!(
-                    "WITH appended AS ({}) UPDATE ledger_heads SET seq = ${}, hash = ${} WHERE tenant_id = ${}",
-                    stmt.sql,
-                    n + 1,
-                    n + 2,
-                    n + 3
-                );
-                db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-                    .await?;
-            } else {
-                insert.exec(db).await?;
-            }
-        }
-        if !postgres {
-            ledger_head::Entity::update_many()
-                .col_expr(ledger_head::Column::Seq, Expr::value(seq))
-                .col_expr(ledger_head::Column::Hash, Expr::value(prev))
-                .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
-                .exec(db)
+        let ids: Vec<Uuid> = batch.iter().map(|p| p.id).collect();
+        append(&tx, tenant, batch).await?;
+        for chunk in ids.chunks(1_000) {
+            access_pending::Entity::delete_many()
+                .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+                .filter(access_pending::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&tx)
                 .await?;
         }
+        tx.commit().await?;
+        sealed += n;
+        if n < BATCH {
+            return Ok(sealed);
+        }
     }
-    Ok(())
+}
+
+/// How many of a tenant's records are written but not yet sealed.
+///
+/// # Errors
+/// `Db`.
+pub async fn unsealed<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    access_pending::Entity::find()
+        .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+        .count(db)
+        .await
 }
 
 struct Job {
@@ -268,39 +343,97 @@ struct Job {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-/// The group committer. Cheap to clone.
+struct Shared {
+    db: DatabaseConnection,
+    committer: mpsc::Sender<Job>,
+    /// Tenants with records committed since their last sealing.
+    dirty: Mutex<BTreeSet<TenantId>>,
+    wake: Notify,
+    metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeSet<TenantId>> {
+        // The set stays consistent whatever a panicking holder did: it is only inserted
+        // into and taken whole.
+        self.dirty
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn mark(&self, tenant: TenantId) {
+        self.dirty().insert(tenant);
+        self.wake.notify_one();
+    }
+}
+
+/// The ledger's running parts: the group committer for records written outside a
+/// request's own transaction, and the sealer. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
     /// `None` only in the benchmark's ledger-off mode.
-    sender: Option<mpsc::Sender<Job>>,
+    shared: Option<Arc<Shared>>,
 }
 
 impl Ledger {
-    /// Starts the committer task on the current runtime.
-    pub fn start(db: DatabaseConnection, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
-        let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(commit_loop(db, receiver, metrics));
+    /// Starts the committer and the sealer on the current runtime. The sealer first seals
+    /// whatever an earlier run left pending.
+    pub fn start(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+        let (committer, receiver) = mpsc::channel(4 * MAX_BATCH);
+        let shared = Arc::new(Shared {
+            db,
+            committer,
+            dirty: Mutex::new(BTreeSet::new()),
+            wake: Notify::new(),
+            metrics,
+        });
+        tokio::spawn(commit_loop(shared.clone(), receiver));
+        tokio::spawn(seal_loop(shared.clone()));
         Self {
-            sender: Some(sender),
+            shared: Some(shared),
         }
     }
 
     /// Benchmark only: a ledger that records nothing.
     pub fn disabled() -> Self {
-        Self { sender: None }
+        Self { shared: None }
     }
 
     pub fn enabled(&self) -> bool {
-        self.sender.is_some()
+        self.shared.is_some()
     }
 
-    /// Makes `records` durable, together with whatever other requests are recording now.
+    /// Writes `records` in the caller's transaction `tx` (see [`write`]); after it
+    /// commits, tell the sealer with [`Ledger::committed`].
+    ///
+    /// # Errors
+    /// `DbErr`; the caller's transaction must then roll back.
+    pub async fn write_in<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        records: &[NewRecord],
+    ) -> Result<(), DbErr> {
+        if self.enabled() {
+            write(tx, records).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the sealer that `tenant` has newly committed records.
+    pub fn committed(&self, tenant: TenantId) {
+        if let Some(shared) = &self.shared {
+            shared.mark(tenant);
+        }
+    }
+
+    /// Makes `records` durable in a transaction of their own, together with whatever
+    /// other requests are recording now (one commit, one flush).
     ///
     /// # Errors
     /// `Db` when the batch could not be committed: the caller must not answer with the
     /// data the records describe.
     pub async fn record(&self, records: Vec<NewRecord>) -> Result<(), ServiceError> {
-        let Some(sender) = &self.sender else {
+        let Some(shared) = &self.shared else {
             return Ok(());
         };
         if records.is_empty() {
@@ -308,7 +441,8 @@ impl Ledger {
         }
         let (done, wait) = oneshot::channel();
         let gone = || ServiceError::Db(DbErr::Custom("the ledger is not running".into()));
-        sender
+        shared
+            .committer
             .send(Job { records, done })
             .await
             .map_err(|_| gone())?;
@@ -318,11 +452,7 @@ impl Ledger {
     }
 }
 
-async fn commit_loop(
-    db: DatabaseConnection,
-    mut receiver: mpsc::Receiver<Job>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-) {
+async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
     while let Some(first) = receiver.recv().await {
         // Whatever queued while the last batch was committing joins this one: batching
         // grows with load and adds no wait when idle.
@@ -337,27 +467,78 @@ async fn commit_loop(
                 Err(_) => break,
             }
         }
-        let records: Vec<NewRecord> = jobs.iter().flat_map(|j| j.records.clone()).collect();
-        crate::metrics::Metrics::add(&metrics.ledger_batches, 1);
-        crate::metrics::Metrics::add(&metrics.ledger_records, records.len() as u64);
-        let result = commit_batch(&db, &records).await.map_err(|e| {
-            tracing::error!(error = %e, records = records.len(), "ledger batch failed");
+        let mut by_tenant: BTreeMap<TenantId, Vec<NewRecord>> = BTreeMap::new();
+        for job in &jobs {
+            for r in &job.records {
+                by_tenant.entry(r.tenant).or_default().push(r.clone());
+            }
+        }
+        Metrics::add(&shared.metrics.ledger_batches, 1);
+        Metrics::add(&shared.metrics.ledger_records, count as u64);
+        let result = commit_batch(&shared.db, &by_tenant).await.map_err(|e| {
+            tracing::error!(error = %e, records = count, "ledger batch failed");
             e.to_string()
         });
+        if result.is_ok() {
+            by_tenant.keys().for_each(|t| shared.mark(*t));
+        }
         for job in jobs {
             let _ = job.done.send(result.clone());
         }
     }
 }
 
-async fn commit_batch(db: &DatabaseConnection, records: &[NewRecord]) -> Result<(), DbErr> {
+async fn commit_batch(
+    db: &DatabaseConnection,
+    by_tenant: &BTreeMap<TenantId, Vec<NewRecord>>,
+) -> Result<(), DbErr> {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
     };
     let tx = db.begin_with_options(options).await?;
-    append(&tx, records).await?;
+    for (tenant, records) in by_tenant {
+        if db.get_database_backend() == DatabaseBackend::Postgres {
+            crate::policy::pin_tenant(&tx, *tenant).await?;
+        }
+        write(&tx, records).await?;
+    }
     tx.commit().await
+}
+
+/// Seals the tenants that had records committed, a moment after the first of them (so a
+/// busy tenant's records are sealed in batches), and at start every tenant's leftovers.
+async fn seal_loop(shared: Arc<Shared>) {
+    match entities::tenant::Entity::find().all(&shared.db).await {
+        Ok(tenants) => {
+            for t in tenants {
+                let tenant = TenantId::from(t.id);
+                if let Err(e) = seal(&shared.db, tenant).await {
+                    tracing::error!(tenant = %tenant, error = %e, "sealing leftovers failed");
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot list tenants to seal their leftovers"),
+    }
+    loop {
+        shared.wake.notified().await;
+        tokio::time::sleep(SEAL_DELAY).await;
+        let tenants = std::mem::take(&mut *shared.dirty());
+        let mut failed = false;
+        for tenant in tenants {
+            match seal(&shared.db, tenant).await {
+                Ok(n) => Metrics::add(&shared.metrics.ledger_sealed, n),
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, error = %e, "sealing failed; will retry");
+                    shared.mark(tenant);
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            tokio::time::sleep(SEAL_RETRY).await;
+        }
+    }
 }
 
 /// Which records a ledger query returns. Every condition given must hold.
@@ -461,6 +642,8 @@ pub struct Verification {
     /// The chain head: keep it, and a later verification proves the log was only appended to.
     pub head_seq: i64,
     pub head_hash: String,
+    /// Records written but not yet sealed into the chain (the sealer's backlog).
+    pub unsealed: u64,
 }
 
 /// Walks a tenant's whole chain in order: every position present once, each record
@@ -477,6 +660,7 @@ pub async fn verify<C: ConnectionTrait>(
         .one(db)
         .await?;
     let (head_seq, head_hash) = head.map_or((0, GENESIS.to_owned()), |h| (h.seq, h.hash));
+    let unsealed = unsealed(db, tenant).await?;
     let broken = |checked: u64, at: i64, reason: &str| Verification {
         valid: false,
         checked,
@@ -484,6 +668,7 @@ pub async fn verify<C: ConnectionTrait>(
         reason: Some(reason.to_owned()),
         head_seq,
         head_hash: head_hash.clone(),
+        unsealed,
     };
     let mut expected_seq: i64 = 1;
     let mut prev = GENESIS.to_owned();
@@ -535,6 +720,7 @@ pub async fn verify<C: ConnectionTrait>(
         reason: None,
         head_seq,
         head_hash,
+        unsealed,
     })
 }
 
@@ -571,7 +757,8 @@ pub async fn export<C: ConnectionTrait, W: std::io::Write>(
     }
 }
 
-/// One page of the caller's tenant's ledger (controller admin).
+/// One page of the caller's tenant's ledger (controller admin), after sealing what is
+/// pending: every access committed before the call is on it.
 ///
 /// # Errors
 /// `Unauthenticated`/`Forbidden` for anyone but the tenant's admin; `Validation`; `Db`.
@@ -581,6 +768,7 @@ pub async fn log_page(
     page: &PageRequest,
 ) -> Result<Page<access_record::Model>, ServiceError> {
     let tenant = crate::policy::require_controller_admin(ctx.caller)?;
+    seal(ctx.db, tenant).await?;
     let tx = crate::policy::begin_for_tenant(ctx.db, tenant, false).await?;
     let result = list(&tx, tenant, filter, page).await?;
     tx.commit().await?;
@@ -596,18 +784,20 @@ pub async fn log_count(
     filter: &RecordFilter,
 ) -> Result<u64, ServiceError> {
     let tenant = crate::policy::require_controller_admin(ctx.caller)?;
+    seal(ctx.db, tenant).await?;
     let tx = crate::policy::begin_for_tenant(ctx.db, tenant, false).await?;
     let n = count(&tx, tenant, filter).await?;
     tx.commit().await?;
     Ok(n)
 }
 
-/// Verifies the caller's tenant's chain (controller admin).
+/// Seals what is pending, then verifies the caller's tenant's chain (controller admin).
 ///
 /// # Errors
 /// As [`log_page`].
 pub async fn verify_log(ctx: &crate::policy::RequestCtx<'_>) -> Result<Verification, ServiceError> {
     let tenant = crate::policy::require_controller_admin(ctx.caller)?;
+    seal(ctx.db, tenant).await?;
     let tx = crate::policy::begin_for_tenant(ctx.db, tenant, false).await?;
     let result = verify(&tx, tenant).await?;
     tx.commit().await?;

@@ -145,6 +145,9 @@ pub struct AccessLogVerification {
     /// the log was only appended to since.
     pub head_seq: i64,
     pub head_hash: String,
+    /// Records written (durably) but not yet sealed into the chain: accesses that
+    /// committed while this verification ran. They are sealed within moments.
+    pub unsealed: u64,
 }
 
 impl From<Verification> for AccessLogVerification {
@@ -156,6 +159,7 @@ impl From<Verification> for AccessLogVerification {
             reason: v.reason,
             head_seq: v.head_seq,
             head_hash: v.head_hash,
+            unsealed: v.unsealed,
         }
     }
 }
