@@ -18,9 +18,10 @@ use entities::{access_pending, access_record, ledger_head};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait, Value,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, StreamTrait,
+    TransactionOptions, TransactionTrait, Value,
 };
+use futures_util::TryStreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -648,14 +649,14 @@ pub struct Verification {
 
 /// Walks a tenant's whole chain in order: every position present once, each record
 /// linked to its predecessor's hash and hashing to its own, the head pointing at the last.
+/// The records stream in one query while they are hashed, into one reused buffer.
 ///
 /// # Errors
 /// `Db`.
-pub async fn verify<C: ConnectionTrait>(
+pub async fn verify<C: ConnectionTrait + StreamTrait>(
     db: &C,
     tenant: TenantId,
 ) -> Result<Verification, ServiceError> {
-    const CHUNK: u64 = 10_000;
     let head = ledger_head::Entity::find_by_id(tenant.as_uuid())
         .one(db)
         .await?;
@@ -673,41 +674,41 @@ pub async fn verify<C: ConnectionTrait>(
     let mut expected_seq: i64 = 1;
     let mut prev = GENESIS.to_owned();
     let mut checked: u64 = 0;
-    loop {
-        let chunk = access_record::Entity::find()
-            .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(access_record::Column::Seq.gte(expected_seq))
-            .order_by_asc(access_record::Column::Seq)
-            .limit(CHUNK)
-            .all(db)
-            .await?;
-        let last_chunk = (chunk.len() as u64) < CHUNK;
-        for record in chunk {
-            if record.seq != expected_seq {
-                return Ok(broken(checked, expected_seq, "a record is missing"));
-            }
-            if record.prev_hash != prev {
-                return Ok(broken(
-                    checked,
-                    record.seq,
-                    "the record does not link to its predecessor",
-                ));
-            }
-            if hash_of(&record) != record.hash {
-                return Ok(broken(
-                    checked,
-                    record.seq,
-                    "the record's content does not match its hash",
-                ));
-            }
-            checked += 1;
-            expected_seq += 1;
-            prev = record.hash;
+    let mut canonical = Vec::with_capacity(1024);
+    let mut stream = access_record::Entity::find()
+        .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
+        .order_by_asc(access_record::Column::Seq)
+        .stream(db)
+        .await?;
+    while let Some(record) = stream.try_next().await? {
+        if record.seq != expected_seq {
+            return Ok(broken(checked, expected_seq, "a record is missing"));
         }
-        if last_chunk {
-            break;
+        if record.prev_hash != prev {
+            return Ok(broken(
+                checked,
+                record.seq,
+                "the record does not link to its predecessor",
+            ));
         }
+        canonical.clear();
+        serde_json::to_writer(&mut canonical, &Canonical::from(&record))
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+        let mut stored = [0u8; 32];
+        let matches = hex::decode_to_slice(&record.hash, &mut stored).is_ok()
+            && Sha256::digest(&canonical).as_slice() == stored;
+        if !matches {
+            return Ok(broken(
+                checked,
+                record.seq,
+                "the record's content does not match its hash",
+            ));
+        }
+        checked += 1;
+        expected_seq += 1;
+        prev = record.hash;
     }
+    drop(stream);
     let last = expected_seq - 1;
     if last != head_seq || prev != head_hash {
         let at = std::cmp::min(last, head_seq) + 1;
@@ -729,32 +730,24 @@ pub async fn verify<C: ConnectionTrait>(
 ///
 /// # Errors
 /// `Db`, or the writer's error as `Db(Custom)`.
-pub async fn export<C: ConnectionTrait, W: std::io::Write>(
+pub async fn export<C: ConnectionTrait + StreamTrait, W: std::io::Write>(
     db: &C,
     tenant: TenantId,
     out: &mut W,
 ) -> Result<u64, ServiceError> {
-    let mut after: i64 = 0;
     let mut written = 0;
-    loop {
-        let chunk = access_record::Entity::find()
-            .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(access_record::Column::Seq.gt(after))
-            .order_by_asc(access_record::Column::Seq)
-            .limit(5_000)
-            .all(db)
-            .await?;
-        if chunk.is_empty() {
-            return Ok(written);
-        }
-        for record in chunk {
-            let mut line = canonical(&record);
-            line["hash"] = json!(record.hash);
-            writeln!(out, "{line}").map_err(|e| ServiceError::Db(DbErr::Custom(e.to_string())))?;
-            after = record.seq;
-            written += 1;
-        }
+    let mut stream = access_record::Entity::find()
+        .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
+        .order_by_asc(access_record::Column::Seq)
+        .stream(db)
+        .await?;
+    while let Some(record) = stream.try_next().await? {
+        let mut line = canonical(&record);
+        line["hash"] = json!(record.hash);
+        writeln!(out, "{line}").map_err(|e| ServiceError::Db(DbErr::Custom(e.to_string())))?;
+        written += 1;
     }
+    Ok(written)
 }
 
 /// One page of the caller's tenant's ledger (controller admin), after sealing what is
