@@ -273,7 +273,7 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
         return bench_fill(&db, tenant, count).await;
     }
     ledger::seal(&db, tenant).await?;
-    let tx = crate::policy::begin_for_tenant(&db, tenant, false).await?;
+    let tx = crate::policy::begin_snapshot_for_tenant(&db, tenant).await?;
     match command {
         LedgerCommand::Export { output, .. } => {
             let written = match output {
@@ -374,10 +374,11 @@ async fn bench_fill(
             })
             .collect();
         let tx = crate::policy::begin_for_tenant(db, tenant, true).await?;
-        ledger::append(
+        ledger::chain(
             &tx,
             tenant,
             records.iter().map(ledger::NewRecord::pending).collect(),
+            10_000,
         )
         .await?;
         tx.commit().await?;

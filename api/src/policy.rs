@@ -13,9 +13,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use entities::processing_instruction;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    AccessMode, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -110,10 +110,8 @@ impl TenantTx<'_> {
     }
 
     /// Commits, with the access's ledger records: inside the transaction for writes (both
-    /// or neither) and for reads on PostgreSQL (one insert more, flushed with the commit
-    /// by PostgreSQL's own group commit); for reads on SQLite, whose one writer would
-    /// otherwise serialize every read, through the ledger's group committer. Either way
-    /// the records are durable before this returns.
+    /// or neither), through the ledger's group committer for reads. Either way the
+    /// records are durable before this returns.
     ///
     /// # Errors
     /// `Db` when the transaction or its records cannot be committed.
@@ -138,11 +136,9 @@ impl TenantTx<'_> {
             ));
         }
         let ledger = self.ctx.ledger;
-        let in_transaction = self.access.operation.writes()
-            || self.tx.get_database_backend() == DatabaseBackend::Postgres;
         if records.is_empty() {
             self.tx.commit().await?;
-        } else if in_transaction {
+        } else if self.access.operation.writes() {
             ledger.write_in(&self.tx, &records).await?;
             self.tx.commit().await?;
             ledger.committed(self.grant.tenant);
@@ -453,8 +449,38 @@ pub async fn begin_for_tenant(
             .then_some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
     };
+    begin_pinned(db, tenant, options).await
+}
+
+/// Begins a read-only transaction pinned to `tenant` that sees one snapshot throughout
+/// (PostgreSQL `REPEATABLE READ`; a SQLite transaction always does): for reading a chain
+/// and its head as of one moment while appenders go on.
+///
+/// # Errors
+/// `Db` when the transaction cannot begin or the tenant cannot be set.
+pub async fn begin_snapshot_for_tenant(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+) -> Result<DatabaseTransaction, ServiceError> {
+    let options = if db.get_database_backend() == DatabaseBackend::Postgres {
+        TransactionOptions {
+            isolation_level: Some(IsolationLevel::RepeatableRead),
+            access_mode: Some(AccessMode::ReadOnly),
+            ..TransactionOptions::default()
+        }
+    } else {
+        TransactionOptions::default()
+    };
+    begin_pinned(db, tenant, options).await
+}
+
+async fn begin_pinned(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    options: TransactionOptions,
+) -> Result<DatabaseTransaction, ServiceError> {
     let tx = db.begin_with_options(options).await?;
-    if backend == DatabaseBackend::Postgres {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
         pin_tenant(&tx, tenant).await?;
     }
     Ok(tx)

@@ -46,13 +46,7 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let mut db = db::connect(&settings.storage).await?;
         let counted = metrics.clone();
-        db.set_metric_callback(move |info| {
-            Metrics::add(&counted.db_statements, 1);
-            Metrics::add(
-                &counted.db_statement_micros,
-                u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX),
-            );
-        });
+        db.set_metric_callback(move |info| counted.statement(info.elapsed));
         if settings.migrate_on_start || db.get_database_backend() == DatabaseBackend::Sqlite {
             db::migrate(&db).await?;
         }

@@ -21,7 +21,7 @@ crate::on_both_backends!(
     tampering_with_the_ledger_is_detected,
     the_ledger_is_append_only_for_the_server,
     a_pending_record_leaves_only_into_the_chain_unchanged,
-    reads_are_recorded_and_sealed_once_each_under_concurrency,
+    concurrent_reads_and_verifications_record_each_read_once,
     the_ledger_filters_by_actor_operation_outcome_contact_and_time,
     instructions_are_issued_listed_and_revoked_with_validation,
 );
@@ -1188,9 +1188,10 @@ async fn a_pending_record_leaves_only_into_the_chain_unchanged(app: TestApp) {
     assert_eq!(app.count_rows("access_pending").await, 0);
 }
 
-/// Reads record in their own transaction and are sealed later in batches: under
-/// concurrent load every read has exactly one record in the chain, none twice, none lost.
-async fn reads_are_recorded_and_sealed_once_each_under_concurrency(app: TestApp) {
+/// Reads' records are group-committed while verifications seal and read the chain: every
+/// read has exactly one record in the chain, none twice, none lost, and a verification
+/// running among appenders sees a chain consistent with its head.
+async fn concurrent_reads_and_verifications_record_each_read_once(app: TestApp) {
     let (_, bob) = app.tenant_with_token("Acme").await;
     let id = app.create_contact(&bob, json!({"firstName": "Ada"})).await["id"]
         .as_str()

@@ -1,27 +1,27 @@
 //! The access ledger: one record per access to personal data, allowed or denied,
 //! hash-chained per tenant so the controller can verify nobody rewrote it.
 //!
-//! A record is written before the access it records is answered, durably, and unchained:
-//! inside the access's own transaction (a write and its record commit together or not at
-//! all; on PostgreSQL reads too, one insert more), or — for denials, and for reads on the
-//! single-writer SQLite — through a group committer that writes the records of concurrent
-//! requests in one transaction. A background sealer then moves committed records into
-//! the tenant's chain, in batches, under the tenant's head lock; a record can leave the
-//! pending table only into the chain, unchanged. So the request path never waits on the
-//! chain, and the chain still never forks or skips a record.
+//! A record is durable before the access it records is answered. A write's record goes
+//! into `access_pending` inside the write's own transaction (both commit or neither, and
+//! the write never waits on the tenant's chain); a background sealer chains those in
+//! batches. Reads' and denials' records go through a group committer that chains the
+//! records of concurrent requests in one transaction: one flush for many, and the reads'
+//! own transactions write nothing. All chaining happens under the tenant's head lock, so
+//! the chain never forks or skips; a pending record can leave only into the chain,
+//! unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entities::{access_pending, access_record, ledger_head};
+use futures_util::TryStreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, StreamTrait,
     TransactionOptions, TransactionTrait, Value,
 };
-use futures_util::TryStreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -97,7 +97,7 @@ pub struct NewRecord {
 /// The canonical form a record's hash covers: every column but `hash`, as a JSON object
 /// with its keys in sorted order, compact. `custodian ledger export` prints the same
 /// object plus `hash`, so anyone can recompute the chain. Declared in key order and
-/// serialized straight from the row: no intermediate map on the hot paths (append and
+/// serialized straight from the row: no intermediate map on the hot paths (chain and
 /// verify).
 #[derive(serde::Serialize)]
 struct Canonical<'a> {
@@ -229,29 +229,61 @@ pub async fn write<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result<
     Ok(())
 }
 
-/// Appends `records` of one tenant to its chain on `db`, a transaction pinned to the
-/// tenant. The tenant's head row is locked for the rest of the transaction, so appenders
-/// (sealers) queue per tenant and the chain never forks.
+/// Extends a tenant's chain on `db`, a transaction: first with whatever of the tenant's
+/// records are pending (oldest first, at most `limit`), then with `fresh` ones; the moved
+/// pending rows are removed in the same transaction. Returns how many pending records
+/// moved. The tenant's head row is locked for the rest of the transaction, so
+/// appenders (the group committer, sealers, other servers) take turns per tenant and the
+/// chain never forks or skips; and a record always follows the writes committed before
+/// it was submitted.
 ///
 /// # Errors
 /// `DbErr` from any statement; the caller's transaction then rolls back.
-pub async fn append<C: ConnectionTrait>(
+pub async fn chain<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
-    records: Vec<access_pending::Model>,
-) -> Result<(), DbErr> {
+    fresh: Vec<access_pending::Model>,
+    limit: u64,
+) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
-    let head = db
-        .query_one_raw(Statement::from_sql_and_values(
+    let postgres = backend == DatabaseBackend::Postgres;
+    // One round trip pins the tenant (PostgreSQL) and locks and reads its head.
+    let head = if postgres {
+        Statement::from_sql_and_values(
+            backend,
+            "WITH pinned AS (SELECT set_config('app.tenant_id', $1, true)) \
+             INSERT INTO ledger_heads (tenant_id, seq, hash) SELECT $2, 0, $3 FROM pinned \
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash",
+            [
+                tenant.to_string().into(),
+                tenant.as_uuid().into(),
+                GENESIS.into(),
+            ],
+        )
+    } else {
+        Statement::from_sql_and_values(
             backend,
             "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) \
              ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash",
             [tenant.as_uuid().into(), GENESIS.into()],
-        ))
+        )
+    };
+    let head = db
+        .query_one_raw(head)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("ledger head".into()))?;
     let mut seq: i64 = head.try_get("", "seq")?;
     let mut prev: String = head.try_get("", "hash")?;
+    // Read after the lock: what an appender that held it before us moved is gone.
+    let mut records = access_pending::Entity::find()
+        .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+        .order_by_asc(access_pending::Column::RecordedAt)
+        .order_by_asc(access_pending::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let moved: Vec<Uuid> = records.iter().map(|p| p.id).collect();
+    records.extend(fresh);
     let mut rows = Vec::with_capacity(records.len());
     for r in records {
         seq += 1;
@@ -259,36 +291,68 @@ pub async fn append<C: ConnectionTrait>(
         prev.clone_from(&m.hash);
         rows.push(access_record::ActiveModel::from(m));
     }
-    // Under the bound-parameter limits of both backends (19 columns a row).
+    // Under the bound-parameter limits of both backends (19 columns a row); on
+    // PostgreSQL the last chunk moves the head in the same statement.
+    let mut head_moved = rows.is_empty();
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(1_000));
         let chunk = std::mem::replace(&mut rows, rest);
-        access_record::Entity::insert_many(chunk).exec(db).await?;
+        let insert = access_record::Entity::insert_many(chunk);
+        if postgres && rows.is_empty() {
+            let stmt = sea_orm::QueryTrait::build(&insert, backend);
+            let mut values = stmt.values.map(|v| v.0).unwrap_or_default();
+            let n = values.len();
+            values.extend([
+                Value::from(seq),
+                Value::from(prev.clone()),
+                Value::from(tenant.as_uuid()),
+            ]);
+            let sql = format!(
+                "WITH appended AS ({}) UPDATE ledger_heads SET seq = ${}, hash = ${} WHERE tenant_id = ${}",
+                stmt.sql,
+                n + 1,
+                n + 2,
+                n + 3
+            );
+            db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+            head_moved = true;
+        } else {
+            insert.exec(db).await?;
+        }
     }
-    ledger_head::Entity::update_many()
-        .col_expr(ledger_head::Column::Seq, Expr::value(seq))
-        .col_expr(ledger_head::Column::Hash, Expr::value(prev))
-        .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
-        .exec(db)
-        .await?;
-    Ok(())
+    if !head_moved {
+        ledger_head::Entity::update_many()
+            .col_expr(ledger_head::Column::Seq, Expr::value(seq))
+            .col_expr(ledger_head::Column::Hash, Expr::value(prev))
+            .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
+            .exec(db)
+            .await?;
+    }
+    for chunk in moved.chunks(1_000) {
+        access_pending::Entity::delete_many()
+            .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(access_pending::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(moved.len() as u64)
 }
 
-/// Seals a tenant's pending records into its chain, oldest first, and returns how many.
-/// Each batch moves in one transaction: chained copies in, pending rows out, head moved;
-/// the head lock makes concurrent sealers (other servers, `verifyAccessLog`) take turns,
-/// so no record is sealed twice or skipped.
+/// Seals a tenant's pending records into its chain and returns how many, in batches of
+/// one transaction each (see [`chain`]).
 ///
 /// # Errors
 /// `Db`; nothing of the failed batch is sealed, and the next call retries it.
 pub async fn seal(db: &DatabaseConnection, tenant: TenantId) -> Result<u64, ServiceError> {
     const BATCH: u64 = 2_000;
-    let pending_of = || {
-        access_pending::Entity::find().filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
-    };
     // A read first: with nothing pending, no write transaction (and no flush) at all.
     let tx = crate::policy::begin_for_tenant(db, tenant, false).await?;
-    let any = pending_of().one(&tx).await?.is_some();
+    let any = access_pending::Entity::find()
+        .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+        .one(&tx)
+        .await?
+        .is_some();
     tx.commit().await?;
     if !any {
         return Ok(0);
@@ -296,29 +360,7 @@ pub async fn seal(db: &DatabaseConnection, tenant: TenantId) -> Result<u64, Serv
     let mut sealed = 0;
     loop {
         let tx = crate::policy::begin_for_tenant(db, tenant, true).await?;
-        // Lock the head before reading what is pending: a sealer that waited here sees
-        // the rows the previous one removed as gone.
-        append(&tx, tenant, Vec::new()).await?;
-        let batch = pending_of()
-            .order_by_asc(access_pending::Column::RecordedAt)
-            .order_by_asc(access_pending::Column::Id)
-            .limit(BATCH)
-            .all(&tx)
-            .await?;
-        let n = batch.len() as u64;
-        if n == 0 {
-            tx.commit().await?;
-            return Ok(sealed);
-        }
-        let ids: Vec<Uuid> = batch.iter().map(|p| p.id).collect();
-        append(&tx, tenant, batch).await?;
-        for chunk in ids.chunks(1_000) {
-            access_pending::Entity::delete_many()
-                .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
-                .filter(access_pending::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&tx)
-                .await?;
-        }
+        let n = chain(&tx, tenant, Vec::new(), BATCH).await?;
         tx.commit().await?;
         sealed += n;
         if n < BATCH {
@@ -368,8 +410,8 @@ impl Shared {
     }
 }
 
-/// The ledger's running parts: the group committer for records written outside a
-/// request's own transaction, and the sealer. Cheap to clone.
+/// The ledger's running parts: the group committer for reads' and denials' records, and
+/// the sealer for writes'. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
     /// `None` only in the benchmark's ledger-off mode.
@@ -388,8 +430,11 @@ impl Ledger {
             wake: Notify::new(),
             metrics,
         });
-        tokio::spawn(commit_loop(shared.clone(), receiver));
-        tokio::spawn(seal_loop(shared.clone()));
+        tokio::spawn(crate::metrics::as_ledger_work(commit_loop(
+            shared.clone(),
+            receiver,
+        )));
+        tokio::spawn(crate::metrics::as_ledger_work(seal_loop(shared.clone())));
         Self {
             shared: Some(shared),
         }
@@ -468,30 +513,29 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut by_tenant: BTreeMap<TenantId, Vec<NewRecord>> = BTreeMap::new();
+        let mut by_tenant: BTreeMap<TenantId, Vec<access_pending::Model>> = BTreeMap::new();
         for job in &jobs {
             for r in &job.records {
-                by_tenant.entry(r.tenant).or_default().push(r.clone());
+                by_tenant.entry(r.tenant).or_default().push(r.pending());
             }
         }
         Metrics::add(&shared.metrics.ledger_batches, 1);
         Metrics::add(&shared.metrics.ledger_records, count as u64);
-        let result = commit_batch(&shared.db, &by_tenant).await.map_err(|e| {
+        let result = commit_batch(&shared.db, by_tenant).await.map_err(|e| {
             tracing::error!(error = %e, records = count, "ledger batch failed");
             e.to_string()
         });
-        if result.is_ok() {
-            by_tenant.keys().for_each(|t| shared.mark(*t));
-        }
         for job in jobs {
             let _ = job.done.send(result.clone());
         }
     }
 }
 
+/// Chains a batch into its tenants' chains in one transaction, tenants in a fixed order
+/// (so two appenders can never wait on each other's heads).
 async fn commit_batch(
     db: &DatabaseConnection,
-    by_tenant: &BTreeMap<TenantId, Vec<NewRecord>>,
+    by_tenant: BTreeMap<TenantId, Vec<access_pending::Model>>,
 ) -> Result<(), DbErr> {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -499,10 +543,7 @@ async fn commit_batch(
     };
     let tx = db.begin_with_options(options).await?;
     for (tenant, records) in by_tenant {
-        if db.get_database_backend() == DatabaseBackend::Postgres {
-            crate::policy::pin_tenant(&tx, *tenant).await?;
-        }
-        write(&tx, records).await?;
+        chain(&tx, tenant, records, MAX_BATCH as u64).await?;
     }
     tx.commit().await
 }
@@ -791,7 +832,7 @@ pub async fn log_count(
 pub async fn verify_log(ctx: &crate::policy::RequestCtx<'_>) -> Result<Verification, ServiceError> {
     let tenant = crate::policy::require_controller_admin(ctx.caller)?;
     seal(ctx.db, tenant).await?;
-    let tx = crate::policy::begin_for_tenant(ctx.db, tenant, false).await?;
+    let tx = crate::policy::begin_snapshot_for_tenant(ctx.db, tenant).await?;
     let result = verify(&tx, tenant).await?;
     tx.commit().await?;
     Ok(result)
