@@ -218,6 +218,29 @@ impl TestApp {
             .clone()
     }
 
+    /// A transaction as the server's own database role would open it for `tenant`: as
+    /// the application role with the tenant pinned (PostgreSQL), or on the server's
+    /// database (SQLite). For proving what that role cannot do.
+    pub async fn app_role_tx(
+        &self,
+        tenant: uuid::Uuid,
+    ) -> (sea_orm::DatabaseTransaction, sea_orm::DbBackend) {
+        use sea_orm::TransactionTrait;
+        let Some(url) = &self.app_url else {
+            return (self.db.begin().await.unwrap(), sea_orm::DbBackend::Sqlite);
+        };
+        let backend = sea_orm::DbBackend::Postgres;
+        let tx = Database::connect(url).await.unwrap().begin().await.unwrap();
+        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            "SELECT set_config('app.tenant_id', $1, true)",
+            [tenant.to_string().into()],
+        ))
+        .await
+        .unwrap();
+        (tx, backend)
+    }
+
     /// Runs statements directly against the stored data as an attacker with database
     /// access would: as a superuser with triggers off (PostgreSQL), or with the
     /// append-only triggers dropped (SQLite).

@@ -864,29 +864,13 @@ async fn the_ledger_is_append_only_for_the_server(app: TestApp) {
     // Verifying seals the record, so the statements below meet it in the chain.
     assert_eq!(app.verify_log(&bob).await["checked"], 1);
     let tenant = uuid::Uuid::parse_str(&tenant).unwrap();
-    let (conn, backend) = match &app.app_url {
-        // As the application role, with the tenant set: the grant refuses first.
-        Some(url) => (
-            sea_orm::Database::connect(url).await.unwrap(),
-            sea_orm::DbBackend::Postgres,
-        ),
-        None => (app.db.clone(), sea_orm::DbBackend::Sqlite),
-    };
     for sql in [
         "UPDATE access_records SET actor_id = 'x' WHERE tenant_id = $1",
         "DELETE FROM access_records WHERE tenant_id = $1",
     ] {
-        use sea_orm::{ConnectionTrait, TransactionTrait};
-        let tx = conn.begin().await.unwrap();
-        if backend == sea_orm::DbBackend::Postgres {
-            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
-                backend,
-                "SELECT set_config('app.tenant_id', $1, true)",
-                [tenant.to_string().into()],
-            ))
-            .await
-            .unwrap();
-        }
+        use sea_orm::ConnectionTrait;
+        // As the application role, with the tenant set: the grant refuses first.
+        let (tx, backend) = app.app_role_tx(tenant).await;
         let err = tx
             .execute_raw(sea_orm::Statement::from_sql_and_values(
                 backend,
@@ -1105,35 +1089,15 @@ async fn instructions_are_issued_listed_and_revoked_with_validation(app: TestApp
 /// The one way out of the pending table is into the chain, unchanged: the application
 /// role cannot alter or drop a record before it is sealed, nor swap in a forged copy.
 async fn a_pending_record_leaves_only_into_the_chain_unchanged(app: TestApp) {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use sea_orm::ConnectionTrait;
     // A tenant nobody has accessed yet: the sealer has no reason to visit it until its
     // admin verifies, so the record below stays pending while it is attacked.
     let (tenant, bob) = app.tenant_with_token("Quiet").await;
     let tenant = uuid::Uuid::parse_str(&tenant).unwrap();
-    let (conn, backend) = match &app.app_url {
-        Some(url) => (
-            sea_orm::Database::connect(url).await.unwrap(),
-            sea_orm::DbBackend::Postgres,
-        ),
-        None => (app.db.clone(), sea_orm::DbBackend::Sqlite),
-    };
-    let begin = || async {
-        let tx = conn.begin().await.unwrap();
-        if backend == sea_orm::DbBackend::Postgres {
-            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
-                backend,
-                "SELECT set_config('app.tenant_id', $1, true)",
-                [tenant.to_string().into()],
-            ))
-            .await
-            .unwrap();
-        }
-        tx
-    };
     const COLUMNS: &str = "tenant_id, id, recorded_at, actor_kind, actor_id, subprocessor_id, operation, resource_type, resource_ids, resource_count, fields, purpose, instruction_id, outcome, reason, request_id";
     let pending = uuid::Uuid::now_v7();
     // A record written but not yet sealed, as a request's transaction writes it.
-    let tx = begin().await;
+    let (tx, backend) = app.app_role_tx(tenant).await;
     tx.execute_raw(sea_orm::Statement::from_sql_and_values(
         backend,
         format!("INSERT INTO access_pending ({COLUMNS}) VALUES ($1, $2, $3, 'CONTROLLER', 'bob', NULL, 'READ', 'CONTACT', $4, 0, $4, NULL, NULL, 'ALLOWED', NULL, NULL)"),
@@ -1158,7 +1122,7 @@ async fn a_pending_record_leaves_only_into_the_chain_unchanged(app: TestApp) {
             "DELETE FROM access_pending WHERE tenant_id = $1 AND id = $2",
         ],
     ] {
-        let tx = begin().await;
+        let (tx, backend) = app.app_role_tx(tenant).await;
         let mut refused = None;
         for sql in &attempt {
             if let Err(e) = tx

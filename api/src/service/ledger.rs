@@ -688,6 +688,13 @@ pub struct Verification {
     pub unsealed: u64,
 }
 
+/// A tenant's whole chain, first record first.
+fn in_chain_order(tenant: TenantId) -> sea_orm::Select<access_record::Entity> {
+    access_record::Entity::find()
+        .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
+        .order_by_asc(access_record::Column::Seq)
+}
+
 /// Walks a tenant's whole chain in order: every position present once, each record
 /// linked to its predecessor's hash and hashing to its own, the head pointing at the last.
 /// The records stream in one query while they are hashed, into one reused buffer.
@@ -716,11 +723,7 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
     let mut prev = GENESIS.to_owned();
     let mut checked: u64 = 0;
     let mut canonical = Vec::with_capacity(1024);
-    let mut stream = access_record::Entity::find()
-        .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
-        .order_by_asc(access_record::Column::Seq)
-        .stream(db)
-        .await?;
+    let mut stream = in_chain_order(tenant).stream(db).await?;
     while let Some(record) = stream.try_next().await? {
         if record.seq != expected_seq {
             return Ok(broken(checked, expected_seq, "a record is missing"));
@@ -777,11 +780,7 @@ pub async fn export<C: ConnectionTrait + StreamTrait, W: std::io::Write>(
     out: &mut W,
 ) -> Result<u64, ServiceError> {
     let mut written = 0;
-    let mut stream = access_record::Entity::find()
-        .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
-        .order_by_asc(access_record::Column::Seq)
-        .stream(db)
-        .await?;
+    let mut stream = in_chain_order(tenant).stream(db).await?;
     while let Some(record) = stream.try_next().await? {
         let mut line = canonical(&record);
         line["hash"] = json!(record.hash);
