@@ -72,7 +72,7 @@ impl Application {
                 ledger: if settings.bench_ledger_off {
                     Ledger::disabled()
                 } else {
-                    Ledger::start(db.clone(), metrics.clone())
+                    Ledger::start(db.clone(), metrics.clone()).await
                 },
                 auth: auth.clone(),
                 processor: ProcessorDetails {

@@ -36,11 +36,13 @@ CREATE TABLE access_pending (
     request_id text,
     PRIMARY KEY (tenant_id, id)
 );
-CREATE FUNCTION access_pending_move_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE FUNCTION access_pending_move_only() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp AS $fn$
 BEGIN
     IF TG_OP = 'DELETE' THEN
+        -- Schema-qualified: a temporary table named access_records must not stand in.
         IF EXISTS (
-            SELECT 1 FROM access_records r
+            SELECT 1 FROM public.access_records r
             WHERE r.tenant_id = OLD.tenant_id AND r.id = OLD.id
               AND r.recorded_at = OLD.recorded_at
               AND r.actor_kind = OLD.actor_kind AND r.actor_id = OLD.actor_id

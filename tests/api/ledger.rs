@@ -21,7 +21,7 @@ crate::on_both_backends!(
     tampering_with_the_ledger_is_detected,
     the_ledger_is_append_only_for_the_server,
     a_pending_record_leaves_only_into_the_chain_unchanged,
-    concurrent_reads_and_verifications_record_each_read_once,
+    concurrent_accesses_and_verifications_record_each_access_once,
     the_ledger_filters_by_actor_operation_outcome_contact_and_time,
     instructions_are_issued_listed_and_revoked_with_validation,
 );
@@ -1114,15 +1114,30 @@ async fn a_pending_record_leaves_only_into_the_chain_unchanged(app: TestApp) {
     let forged_copy = format!(
         "INSERT INTO access_records ({COLUMNS}, seq, prev_hash, hash) SELECT tenant_id, id, recorded_at, actor_kind, 'mallory', subprocessor_id, operation, resource_type, resource_ids, resource_count, fields, purpose, instruction_id, outcome, reason, request_id, 99, 'x', 'x' FROM access_pending WHERE tenant_id = $1 AND id = $2"
     );
-    for attempt in [
-        vec!["UPDATE access_pending SET actor_id = 'mallory' WHERE tenant_id = $1 AND id = $2"],
-        vec!["DELETE FROM access_pending WHERE tenant_id = $1 AND id = $2"],
-        vec![
-            forged_copy.as_str(),
-            "DELETE FROM access_pending WHERE tenant_id = $1 AND id = $2",
-        ],
+    const DELETE: &str = "DELETE FROM access_pending WHERE tenant_id = $1 AND id = $2";
+    // Each attempt: a statement to prepare the ground (if any), then the ones that must fail.
+    for (ground, attempt) in [
+        (
+            None,
+            vec!["UPDATE access_pending SET actor_id = 'mallory' WHERE tenant_id = $1 AND id = $2"],
+        ),
+        (None, vec![DELETE]),
+        (None, vec![forged_copy.as_str(), DELETE]),
+        // A temporary table named like the chain must not pass for it.
+        (
+            Some("CREATE TEMP TABLE access_records AS SELECT * FROM access_pending"),
+            vec![DELETE],
+        ),
     ] {
+        assert_eq!(
+            app.count_rows("access_pending").await,
+            1,
+            "the record is still pending"
+        );
         let (tx, backend) = app.app_role_tx(tenant).await;
+        if let Some(sql) = ground {
+            tx.execute_unprepared(sql).await.unwrap();
+        }
         let mut refused = None;
         for sql in &attempt {
             if let Err(e) = tx
@@ -1152,10 +1167,11 @@ async fn a_pending_record_leaves_only_into_the_chain_unchanged(app: TestApp) {
     assert_eq!(app.count_rows("access_pending").await, 0);
 }
 
-/// Reads' records are group-committed while verifications seal and read the chain: every
-/// read has exactly one record in the chain, none twice, none lost, and a verification
-/// running among appenders sees a chain consistent with its head.
-async fn concurrent_reads_and_verifications_record_each_read_once(app: TestApp) {
+/// Reads' records are group-committed and chained, writes' go pending and are swept into
+/// the chain by whoever locks the head next, while verifications seal and read the chain:
+/// every access has exactly one record in the chain, none twice, none lost, and a
+/// verification running among appenders sees a chain consistent with its head.
+async fn concurrent_accesses_and_verifications_record_each_access_once(app: TestApp) {
     let (_, bob) = app.tenant_with_token("Acme").await;
     let id = app.create_contact(&bob, json!({"firstName": "Ada"})).await["id"]
         .as_str()
@@ -1166,35 +1182,47 @@ async fn concurrent_reads_and_verifications_record_each_read_once(app: TestApp) 
         let client = app.client.clone();
         let url = format!("{}/graphql", app.address);
         let (token, id) = (bob.clone(), id.clone());
+        let body = if i % 3 == 0 {
+            json!({"query": format!("mutation {{ createContact(input: {{firstName: \"C{i}\"}}) {{ id }} }}")})
+        } else {
+            json!({"query": "query($id: ID!) { contact(id: $id) { firstName } }", "variables": {"id": id}})
+        };
         tasks.push(tokio::spawn(async move {
             let body: Value = client
                 .post(url)
                 .bearer_auth(token)
-                .json(&json!({"query": "query($id: ID!) { contact(id: $id) { firstName } }", "variables": {"id": id}}))
+                .json(&body)
                 .send()
                 .await
                 .unwrap()
                 .json()
                 .await
                 .unwrap();
-            body["data"].clone()
+            assert!(body.get("errors").is_none(), "{body}");
         }));
         if i % 15 == 7 {
-            // Sealing interleaved with the reads.
+            // Sealing and verifying interleaved with the accesses.
             assert_eq!(app.verify_log(&bob).await["valid"], true);
         }
     }
-    let mut reads = Vec::new();
     for t in tasks {
-        reads.push(t.await.unwrap());
+        t.await.unwrap();
     }
-    assert!(reads.iter().all(|r| r["contact"]["firstName"] == "Ada"));
     let v = app.verify_log(&bob).await;
     assert_eq!(v["valid"], true, "{v}");
     assert_eq!(v["unsealed"], 0, "{v}");
     let log = app.access_log(&bob).await;
-    let reads_logged = log.iter().filter(|r| r["operation"] == "READ").count();
-    assert_eq!(reads_logged, 60, "one record per read");
+    let count = |op: &str| log.iter().filter(|r| r["operation"] == op).count();
+    assert_eq!(
+        (count("WRITE"), count("READ")),
+        (21, 40),
+        "one record per access"
+    );
     let seqs: Vec<i64> = log.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=61).collect::<Vec<_>>(), "gapless, each once");
+    let requests: std::collections::BTreeSet<&str> = log
+        .iter()
+        .map(|r| r["requestId"].as_str().unwrap())
+        .collect();
+    assert_eq!(requests.len(), 61, "no access recorded twice");
 }

@@ -234,8 +234,8 @@ pub async fn write<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result<
 /// pending rows are removed in the same transaction. Returns how many pending records
 /// moved. The tenant's head row is locked for the rest of the transaction, so
 /// appenders (the group committer, sealers, other servers) take turns per tenant and the
-/// chain never forks or skips; and a record always follows the writes committed before
-/// it was submitted.
+/// chain never forks or skips; and a record follows the writes committed before it was
+/// submitted (all of them while the tenant's backlog is under `limit`).
 ///
 /// # Errors
 /// `DbErr` from any statement; the caller's transaction then rolls back.
@@ -419,9 +419,10 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Starts the committer and the sealer on the current runtime. The sealer first seals
-    /// whatever an earlier run left pending.
-    pub fn start(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+    /// Starts the committer and the sealer on the current runtime, with every tenant
+    /// marked for sealing whatever an earlier run left pending (listed before this
+    /// returns, so only tenants that exist now are visited for that).
+    pub async fn start(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
         let (committer, receiver) = mpsc::channel(4 * MAX_BATCH);
         let shared = Arc::new(Shared {
             db,
@@ -434,6 +435,18 @@ impl Ledger {
             shared.clone(),
             receiver,
         )));
+        if let Err(e) = mark_all_tenants(&shared).await {
+            tracing::error!(error = %e, "cannot list tenants to seal their leftovers; will retry");
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(SEAL_RETRY).await;
+                    if mark_all_tenants(&shared).await.is_ok() {
+                        break;
+                    }
+                }
+            });
+        }
         tokio::spawn(crate::metrics::as_ledger_work(seal_loop(shared.clone())));
         Self {
             shared: Some(shared),
@@ -521,7 +534,16 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
         }
         Metrics::add(&shared.metrics.ledger_batches, 1);
         Metrics::add(&shared.metrics.ledger_records, count as u64);
-        let result = commit_batch(&shared.db, by_tenant).await.map_err(|e| {
+        let result = match commit_batch(&shared.db, &by_tenant, MAX_BATCH as u64).await {
+            Err(e) => {
+                // A pending record that cannot move (see the sealer's errors) must not
+                // cost other requests their answers: chain this batch without sweeping.
+                tracing::error!(error = %e, records = count, "ledger batch failed; retrying without pending records");
+                commit_batch(&shared.db, &by_tenant, 0).await
+            }
+            ok => ok,
+        }
+        .map_err(|e| {
             tracing::error!(error = %e, records = count, "ledger batch failed");
             e.to_string()
         });
@@ -532,10 +554,12 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
 }
 
 /// Chains a batch into its tenants' chains in one transaction, tenants in a fixed order
-/// (so two appenders can never wait on each other's heads).
+/// (so two appenders can never wait on each other's heads), each after up to `sweep` of
+/// its pending records.
 async fn commit_batch(
     db: &DatabaseConnection,
-    by_tenant: BTreeMap<TenantId, Vec<access_pending::Model>>,
+    by_tenant: &BTreeMap<TenantId, Vec<access_pending::Model>>,
+    sweep: u64,
 ) -> Result<(), DbErr> {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -543,25 +567,29 @@ async fn commit_batch(
     };
     let tx = db.begin_with_options(options).await?;
     for (tenant, records) in by_tenant {
-        chain(&tx, tenant, records, MAX_BATCH as u64).await?;
+        chain(&tx, *tenant, records.clone(), sweep).await?;
     }
     tx.commit().await
 }
 
+/// Marks every tenant for sealing: what an earlier run left pending is sealed like any
+/// other record.
+async fn mark_all_tenants(shared: &Shared) -> Result<(), DbErr> {
+    use entities::tenant;
+    let ids: Vec<Uuid> = tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::Id)
+        .into_tuple()
+        .all(&shared.db)
+        .await?;
+    ids.into_iter()
+        .for_each(|id| shared.mark(TenantId::from(id)));
+    Ok(())
+}
+
 /// Seals the tenants that had records committed, a moment after the first of them (so a
-/// busy tenant's records are sealed in batches), and at start every tenant's leftovers.
+/// busy tenant's records are sealed in batches), retrying failures.
 async fn seal_loop(shared: Arc<Shared>) {
-    match entities::tenant::Entity::find().all(&shared.db).await {
-        Ok(tenants) => {
-            for t in tenants {
-                let tenant = TenantId::from(t.id);
-                if let Err(e) = seal(&shared.db, tenant).await {
-                    tracing::error!(tenant = %tenant, error = %e, "sealing leftovers failed");
-                }
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot list tenants to seal their leftovers"),
-    }
     loop {
         shared.wake.notified().await;
         tokio::time::sleep(SEAL_DELAY).await;
