@@ -21,6 +21,7 @@ crate::on_both_backends!(
     tampering_with_the_ledger_is_detected,
     the_ledger_is_append_only_for_the_server,
     a_pending_record_leaves_only_into_the_chain_unchanged,
+    the_group_committer_notices_a_head_moved_by_another_appender,
     concurrent_accesses_and_verifications_record_each_access_once,
     the_ledger_filters_by_actor_operation_outcome_contact_and_time,
     instructions_are_issued_listed_and_revoked_with_validation,
@@ -1225,4 +1226,61 @@ async fn concurrent_accesses_and_verifications_record_each_access_once(app: Test
         .map(|r| r["requestId"].as_str().unwrap())
         .collect();
     assert_eq!(requests.len(), 61, "no access recorded twice");
+}
+
+/// The group committer appends after the head it last wrote, in one statement that moves
+/// the head only if it is still there. Another appender (a second server, the CLI) moving
+/// the head in between must send it back to the locking path, never fork the chain.
+async fn the_group_committer_notices_a_head_moved_by_another_appender(app: TestApp) {
+    use custodian_api::service::ledger;
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let id = app.create_contact(&bob, json!({"firstName": "Ada"})).await["id"].clone();
+    let read = || {
+        app.gql_ok(
+            &bob,
+            "query($id: ID!) { contact(id: $id) { firstName } }",
+            json!({"id": id}),
+        )
+    };
+    read().await;
+    read().await;
+    let tenant = custodian_api::domain::TenantId::parse(&tenant).unwrap();
+    let outsider = ledger::NewRecord {
+        tenant,
+        recorded_at: app.clock.now_chrono(),
+        actor_kind: custodian_api::auth::ActorKind::Controller,
+        actor_id: "another-server".into(),
+        subprocessor_id: None,
+        operation: custodian_api::domain::instruction::AccessOperation::Read,
+        resource_type: ledger::ResourceType::Contact,
+        resource_ids: Vec::new(),
+        resource_count: 0,
+        fields: Vec::new(),
+        purpose: None,
+        instruction_id: None,
+        outcome: ledger::Outcome::Allowed,
+        reason: None,
+        request_id: None,
+    };
+    let tx = custodian_api::policy::begin_for_tenant(&app.db, tenant, true)
+        .await
+        .unwrap();
+    ledger::chain(&tx, tenant, vec![outsider.pending()], 0)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    read().await;
+    read().await;
+    let v = app.verify_log(&bob).await;
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(
+        v["checked"], 6,
+        "a write, four reads and the outsider's record: {v}"
+    );
+    let log = app.access_log(&bob).await;
+    let outsiders = log
+        .iter()
+        .filter(|r| r["actorId"] == "another-server")
+        .count();
+    assert_eq!(outsiders, 1);
 }

@@ -229,6 +229,9 @@ pub async fn write<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result<
     Ok(())
 }
 
+/// A chain head: the last record's `seq` and hash.
+pub type Head = (i64, String);
+
 /// Extends a tenant's chain on `db`, a transaction: first with whatever of the tenant's
 /// records are pending (oldest first, at most `limit`), then with `fresh` ones; the moved
 /// pending rows are removed in the same transaction. Returns how many pending records
@@ -244,7 +247,7 @@ pub async fn chain<C: ConnectionTrait>(
     tenant: TenantId,
     fresh: Vec<access_pending::Model>,
     limit: u64,
-) -> Result<u64, DbErr> {
+) -> Result<(u64, Head), DbErr> {
     let backend = db.get_database_backend();
     let postgres = backend == DatabaseBackend::Postgres;
     // One round trip pins the tenant (PostgreSQL) and locks and reads its head.
@@ -324,7 +327,7 @@ pub async fn chain<C: ConnectionTrait>(
     if !head_moved {
         ledger_head::Entity::update_many()
             .col_expr(ledger_head::Column::Seq, Expr::value(seq))
-            .col_expr(ledger_head::Column::Hash, Expr::value(prev))
+            .col_expr(ledger_head::Column::Hash, Expr::value(prev.clone()))
             .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
             .exec(db)
             .await?;
@@ -336,7 +339,7 @@ pub async fn chain<C: ConnectionTrait>(
             .exec(db)
             .await?;
     }
-    Ok(moved.len() as u64)
+    Ok((moved.len() as u64, (seq, prev)))
 }
 
 /// Seals a tenant's pending records into its chain and returns how many, in batches of
@@ -360,7 +363,7 @@ pub async fn seal(db: &DatabaseConnection, tenant: TenantId) -> Result<u64, Serv
     let mut sealed = 0;
     loop {
         let tx = crate::policy::begin_for_tenant(db, tenant, true).await?;
-        let n = chain(&tx, tenant, Vec::new(), BATCH).await?;
+        let (n, _) = chain(&tx, tenant, Vec::new(), BATCH).await?;
         tx.commit().await?;
         sealed += n;
         if n < BATCH {
@@ -391,6 +394,8 @@ struct Shared {
     committer: mpsc::Sender<Job>,
     /// Tenants with records committed since their last sealing.
     dirty: Mutex<BTreeSet<TenantId>>,
+    /// Tenants with writes committed since the group committer last swept them.
+    unswept: Mutex<BTreeSet<TenantId>>,
     wake: Notify,
     metrics: Arc<Metrics>,
 }
@@ -400,6 +405,12 @@ impl Shared {
         // The set stays consistent whatever a panicking holder did: it is only inserted
         // into and taken whole.
         self.dirty
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn unswept(&self) -> std::sync::MutexGuard<'_, BTreeSet<TenantId>> {
+        self.unswept
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -428,6 +439,7 @@ impl Ledger {
             db,
             committer,
             dirty: Mutex::new(BTreeSet::new()),
+            unswept: Mutex::new(BTreeSet::new()),
             wake: Notify::new(),
             metrics,
         });
@@ -481,6 +493,7 @@ impl Ledger {
     /// Tells the sealer that `tenant` has newly committed records.
     pub fn committed(&self, tenant: TenantId) {
         if let Some(shared) = &self.shared {
+            shared.unswept().insert(tenant);
             shared.mark(tenant);
         }
     }
@@ -512,6 +525,9 @@ impl Ledger {
 }
 
 async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
+    let postgres = shared.db.get_database_backend() == DatabaseBackend::Postgres;
+    // The heads this committer last wrote or read, per tenant.
+    let mut heads: std::collections::HashMap<TenantId, Head> = std::collections::HashMap::new();
     while let Some(first) = receiver.recv().await {
         // Whatever queued while the last batch was committing joins this one: batching
         // grows with load and adds no wait when idle.
@@ -534,23 +550,137 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
         }
         Metrics::add(&shared.metrics.ledger_batches, 1);
         Metrics::add(&shared.metrics.ledger_records, count as u64);
-        let result = match commit_batch(&shared.db, &by_tenant, MAX_BATCH as u64).await {
-            Err(e) => {
-                // A pending record that cannot move (see the sealer's errors) must not
-                // cost other requests their answers: chain this batch without sweeping.
-                tracing::error!(error = %e, records = count, "ledger batch failed; retrying without pending records");
-                commit_batch(&shared.db, &by_tenant, 0).await
+        // Tenants whose head this committer knows and that have no writes to sweep take
+        // the one-statement path; the rest (and any it loses) one transaction together.
+        let unswept: BTreeSet<TenantId> = {
+            let mut marked = shared.unswept();
+            by_tenant
+                .keys()
+                .filter(|t| marked.remove(t))
+                .copied()
+                .collect()
+        };
+        let mut slow = BTreeMap::new();
+        for (tenant, records) in by_tenant {
+            let fast = match heads.get(&tenant) {
+                Some(head) if postgres && !unswept.contains(&tenant) => {
+                    append_after(&shared.db, tenant, head, &records).await
+                }
+                _ => Ok(None),
+            };
+            match fast {
+                Ok(Some(head)) => {
+                    heads.insert(tenant, head);
+                }
+                Ok(None) => {
+                    slow.insert(tenant, records);
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "ledger fast path failed");
+                    slow.insert(tenant, records);
+                }
             }
-            ok => ok,
         }
-        .map_err(|e| {
-            tracing::error!(error = %e, records = count, "ledger batch failed");
-            e.to_string()
-        });
+        let result = if slow.is_empty() {
+            Ok(Vec::new())
+        } else {
+            match commit_batch(&shared.db, &slow, MAX_BATCH as u64).await {
+                Err(e) => {
+                    // A pending record that cannot move (see the sealer's errors) must not
+                    // cost other requests their answers: chain without sweeping.
+                    tracing::error!(error = %e, records = count, "ledger batch failed; retrying without pending records");
+                    shared.unswept().extend(unswept.iter().copied());
+                    commit_batch(&shared.db, &slow, 0).await
+                }
+                ok => ok,
+            }
+        };
+        let result = match result {
+            Ok(moved) => {
+                heads.extend(moved);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = count, "ledger batch failed");
+                // What it swept and what it knew of these heads is unknown now.
+                slow.keys().for_each(|t| {
+                    heads.remove(t);
+                });
+                Err((slow.keys().copied().collect::<BTreeSet<_>>(), e.to_string()))
+            }
+        };
         for job in jobs {
-            let _ = job.done.send(result.clone());
+            let failed = match &result {
+                Err((tenants, e)) if job.records.iter().any(|r| tenants.contains(&r.tenant)) => {
+                    Err(e.clone())
+                }
+                _ => Ok(()),
+            };
+            let _ = job.done.send(failed);
         }
     }
+}
+
+/// The group committer's fast path on PostgreSQL: appends a tenant's records after the
+/// head this committer last wrote, in one autocommitted statement (one round trip, one
+/// flush), which moves the head only if it is still that one and inserts the records
+/// only if it moved it. `None` when another appender got there first: nothing written.
+async fn append_after(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    head: &Head,
+    records: &[access_pending::Model],
+) -> Result<Option<Head>, DbErr> {
+    let (mut seq, mut prev) = head.clone();
+    let mut rows = Vec::with_capacity(records.len());
+    for r in records {
+        seq += 1;
+        let m = link(r.clone(), seq, &prev);
+        prev.clone_from(&m.hash);
+        rows.push(m);
+    }
+    let json = serde_json::to_string(
+        &rows
+            .iter()
+            .map(|m| {
+                let mut row = canonical(m);
+                row["hash"] = json!(m.hash);
+                row
+            })
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let appended = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "WITH pinned AS (SELECT set_config('app.tenant_id', $1, true)), \
+             moved AS (INSERT INTO ledger_heads (tenant_id, seq, hash) SELECT $2, $3, $4 FROM pinned \
+               ON CONFLICT (tenant_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash \
+               WHERE ledger_heads.seq = $5 AND ledger_heads.hash = $6 RETURNING 1) \
+             INSERT INTO access_records (tenant_id, seq, id, recorded_at, actor_kind, actor_id, \
+               subprocessor_id, operation, resource_type, resource_ids, resource_count, fields, \
+               purpose, instruction_id, outcome, reason, request_id, prev_hash, hash) \
+             SELECT $2, r.seq, r.id, r.recorded_at, r.actor_kind, r.actor_id, r.subprocessor_id, \
+               r.operation, r.resource_type, r.resource_ids, r.resource_count, r.fields, r.purpose, \
+               r.instruction_id, r.outcome, r.reason, r.request_id, r.prev_hash, r.hash \
+             FROM json_to_recordset($7::text::json) AS r(seq bigint, id uuid, \
+               recorded_at timestamptz, actor_kind text, actor_id text, subprocessor_id uuid, \
+               operation text, resource_type text, resource_ids jsonb, resource_count integer, \
+               fields jsonb, purpose text, instruction_id uuid, outcome text, reason text, \
+               request_id text, prev_hash text, hash text) \
+             WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1",
+            [
+                tenant.to_string().into(),
+                tenant.as_uuid().into(),
+                seq.into(),
+                prev.clone().into(),
+                head.0.into(),
+                head.1.clone().into(),
+                json.into(),
+            ],
+        ))
+        .await?;
+    Ok((appended.len() == rows.len()).then_some((seq, prev)))
 }
 
 /// Chains a batch into its tenants' chains in one transaction, tenants in a fixed order
@@ -560,16 +690,19 @@ async fn commit_batch(
     db: &DatabaseConnection,
     by_tenant: &BTreeMap<TenantId, Vec<access_pending::Model>>,
     sweep: u64,
-) -> Result<(), DbErr> {
+) -> Result<Vec<(TenantId, Head)>, DbErr> {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
     };
     let tx = db.begin_with_options(options).await?;
+    let mut heads = Vec::with_capacity(by_tenant.len());
     for (tenant, records) in by_tenant {
-        chain(&tx, *tenant, records.clone(), sweep).await?;
+        let (_, head) = chain(&tx, *tenant, records.clone(), sweep).await?;
+        heads.push((*tenant, head));
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(heads)
 }
 
 /// Marks every tenant for sealing: what an earlier run left pending is sealed like any
