@@ -481,25 +481,16 @@ async fn begin_pinned(
 ) -> Result<DatabaseTransaction, ServiceError> {
     let tx = db.begin_with_options(options).await?;
     if db.get_database_backend() == DatabaseBackend::Postgres {
-        pin_tenant(&tx, tenant).await?;
+        // Local to this transaction (`true`), bound as a parameter: the setting cannot
+        // survive into the pooled connection's next use.
+        tx.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT set_config('app.tenant_id', $1, true)",
+            [tenant.to_string().into()],
+        ))
+        .await?;
     }
     Ok(tx)
-}
-
-/// Sets the tenant that PostgreSQL's row-level security admits for the rest of the
-/// transaction `tx`: local to it (`true`), bound as a parameter, so the setting cannot
-/// survive into the pooled connection's next use.
-///
-/// # Errors
-/// `Db`.
-pub async fn pin_tenant(tx: &DatabaseTransaction, tenant: TenantId) -> Result<(), sea_orm::DbErr> {
-    tx.execute_raw(Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        "SELECT set_config('app.tenant_id', $1, true)",
-        [tenant.to_string().into()],
-    ))
-    .await?;
-    Ok(())
 }
 
 /// # Errors

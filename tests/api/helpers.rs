@@ -358,6 +358,20 @@ impl TestApp {
     }
 
     /// Like [`TestApp::gql`], but the request must succeed without errors.
+    /// Sends a GraphQL request (`{"query": …, "variables": …}`) from a task of its own,
+    /// for tests of concurrent requests; the task panics on any GraphQL error.
+    pub fn spawn_gql_ok(&self, token: &str, body: Value) -> tokio::task::JoinHandle<()> {
+        let request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(token)
+            .json(&body);
+        tokio::spawn(async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            assert!(body.get("errors").is_none(), "{body}");
+        })
+    }
+
     pub async fn gql_ok(&self, token: &str, query: &str, variables: Value) -> Value {
         let body = self.gql(Some(token), query, variables).await;
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");

@@ -706,27 +706,13 @@ async fn concurrent_writers_produce_one_verifiable_chain(app: TestApp) {
     let (_, eve) = app.tenant_with_token("Other").await;
     let mut tasks = Vec::new();
     for i in 0..24 {
-        let client = app.client.clone();
-        let url = format!("{}/graphql", app.address);
-        let token = if i % 4 == 3 { eve.clone() } else { bob.clone() };
+        let token = if i % 4 == 3 { &eve } else { &bob };
         let query = if i % 2 == 0 {
             format!("mutation {{ createContact(input: {{firstName: \"C{i}\"}}) {{ id }} }}")
         } else {
             "{ contacts(first: 5) { nodes { firstName } } }".to_owned()
         };
-        tasks.push(tokio::spawn(async move {
-            let body: Value = client
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({"query": query}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(body.get("errors").is_none(), "{body}");
-        }));
+        tasks.push(app.spawn_gql_ok(token, json!({ "query": query })));
     }
     for t in tasks {
         t.await.unwrap();
@@ -1180,27 +1166,12 @@ async fn concurrent_accesses_and_verifications_record_each_access_once(app: Test
         .to_owned();
     let mut tasks = Vec::new();
     for i in 0..60 {
-        let client = app.client.clone();
-        let url = format!("{}/graphql", app.address);
-        let (token, id) = (bob.clone(), id.clone());
         let body = if i % 3 == 0 {
             json!({"query": format!("mutation {{ createContact(input: {{firstName: \"C{i}\"}}) {{ id }} }}")})
         } else {
             json!({"query": "query($id: ID!) { contact(id: $id) { firstName } }", "variables": {"id": id}})
         };
-        tasks.push(tokio::spawn(async move {
-            let body: Value = client
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(body.get("errors").is_none(), "{body}");
-        }));
+        tasks.push(app.spawn_gql_ok(&bob, body));
         if i % 15 == 7 {
             // Sealing and verifying interleaved with the accesses.
             assert_eq!(app.verify_log(&bob).await["valid"], true);
