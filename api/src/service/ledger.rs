@@ -209,6 +209,23 @@ fn link(p: access_pending::Model, seq: i64, prev_hash: &str) -> access_record::M
     m
 }
 
+/// `records` placed in the chain, in order, after `head`; with the new head.
+fn link_all(
+    records: impl IntoIterator<Item = access_pending::Model>,
+    (mut seq, mut prev): Head,
+) -> (Vec<access_record::Model>, Head) {
+    let linked = records
+        .into_iter()
+        .map(|r| {
+            seq += 1;
+            let m = link(r, seq, &prev);
+            prev.clone_from(&m.hash);
+            m
+        })
+        .collect();
+    (linked, (seq, prev))
+}
+
 /// Writes `records` unchained on `db`, which must be a transaction pinned to each
 /// record's tenant (see [`crate::policy::begin_for_tenant`]); they are durable when it
 /// commits and sealed after.
@@ -275,8 +292,7 @@ pub async fn chain<C: ConnectionTrait>(
         .query_one_raw(head)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("ledger head".into()))?;
-    let mut seq: i64 = head.try_get("", "seq")?;
-    let mut prev: String = head.try_get("", "hash")?;
+    let head: Head = (head.try_get("", "seq")?, head.try_get("", "hash")?);
     // Read after the lock: what an appender that held it before us moved is gone.
     let mut records = access_pending::Entity::find()
         .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
@@ -287,13 +303,8 @@ pub async fn chain<C: ConnectionTrait>(
         .await?;
     let moved: Vec<Uuid> = records.iter().map(|p| p.id).collect();
     records.extend(fresh);
-    let mut rows = Vec::with_capacity(records.len());
-    for r in records {
-        seq += 1;
-        let m = link(r, seq, &prev);
-        prev.clone_from(&m.hash);
-        rows.push(access_record::ActiveModel::from(m));
-    }
+    let (linked, (seq, prev)) = link_all(records, head);
+    let mut rows: Vec<access_record::ActiveModel> = linked.into_iter().map(Into::into).collect();
     // Under the bound-parameter limits of both backends (19 columns a row); on
     // PostgreSQL the last chunk moves the head in the same statement.
     let mut head_moved = rows.is_empty();
@@ -400,19 +411,20 @@ struct Shared {
     metrics: Arc<Metrics>,
 }
 
+/// A tenant set stays consistent whatever a panicking holder did (it is only inserted
+/// into, removed from and taken whole), so a poisoned lock is simply taken.
+fn locked(set: &Mutex<BTreeSet<TenantId>>) -> std::sync::MutexGuard<'_, BTreeSet<TenantId>> {
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Shared {
     fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeSet<TenantId>> {
-        // The set stays consistent whatever a panicking holder did: it is only inserted
-        // into and taken whole.
-        self.dirty
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        locked(&self.dirty)
     }
 
     fn unswept(&self) -> std::sync::MutexGuard<'_, BTreeSet<TenantId>> {
-        self.unswept
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        locked(&self.unswept)
     }
 
     fn mark(&self, tenant: TenantId) {
@@ -631,14 +643,7 @@ async fn append_after(
     head: &Head,
     records: &[access_pending::Model],
 ) -> Result<Option<Head>, DbErr> {
-    let (mut seq, mut prev) = head.clone();
-    let mut rows = Vec::with_capacity(records.len());
-    for r in records {
-        seq += 1;
-        let m = link(r.clone(), seq, &prev);
-        prev.clone_from(&m.hash);
-        rows.push(m);
-    }
+    let (rows, (seq, prev)) = link_all(records.iter().cloned(), head.clone());
     let json = serde_json::to_string(
         &rows
             .iter()
