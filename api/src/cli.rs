@@ -11,7 +11,7 @@ use crate::clock::SystemClock;
 use crate::config::{AuthSettings, LogFormat, ServeSettings, StorageSettings};
 use crate::domain::TenantId;
 use crate::domain::instruction::Purpose;
-use crate::service::ledger;
+use crate::ledger;
 use crate::startup::Application;
 use crate::{db, graphql, telemetry};
 
@@ -272,20 +272,18 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
     if let LedgerCommand::BenchFill { count, .. } = command {
         return bench_fill(&db, tenant, count).await;
     }
-    ledger::seal(&db, tenant).await?;
-    let tx = crate::policy::begin_snapshot_for_tenant(&db, tenant).await?;
     match command {
         LedgerCommand::Export { output, .. } => {
             let written = match output {
                 Some(path) => {
                     let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-                    let n = ledger::export(&tx, tenant, &mut file).await?;
+                    let n = ledger::queries::export_tenant(&db, tenant, &mut file).await?;
                     std::io::Write::flush(&mut file)?;
                     n
                 }
                 None => {
                     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                    let n = ledger::export(&tx, tenant, &mut out).await?;
+                    let n = ledger::queries::export_tenant(&db, tenant, &mut out).await?;
                     std::io::Write::flush(&mut out)?;
                     n
                 }
@@ -294,7 +292,7 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
         }
         LedgerCommand::BenchFill { .. } => {}
         LedgerCommand::Verify { .. } => {
-            let v = ledger::verify(&tx, tenant).await?;
+            let v = ledger::queries::verify_tenant(&db, tenant).await?;
             println!(
                 "{}",
                 serde_json::json!({
@@ -308,7 +306,6 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
             }
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -353,35 +350,27 @@ async fn bench_fill(
     let mut left = count;
     while left > 0 {
         let n = left.min(10_000);
-        let now = chrono::Utc::now();
+        let by = ledger::Attribution {
+            tenant,
+            at: chrono::Utc::now(),
+            actor_kind: crate::auth::ActorKind::Controller,
+            actor_id: "bench".into(),
+            subprocessor_id: None,
+            purpose: Some(Purpose::ServiceDelivery),
+            instruction_id: Some(tenant.as_uuid()),
+            request_id: None,
+        };
+        let reach = ledger::Reach {
+            operation: crate::domain::instruction::AccessOperation::Read,
+            resource: ledger::ResourceType::Contact,
+            fields: vec!["firstName".into()],
+        };
         let records: Vec<ledger::NewRecord> = (0..n)
-            .map(|_| ledger::NewRecord {
-                tenant,
-                recorded_at: now,
-                actor_kind: crate::auth::ActorKind::Controller,
-                actor_id: "bench".into(),
-                subprocessor_id: None,
-                operation: crate::domain::instruction::AccessOperation::Read,
-                resource_type: ledger::ResourceType::Contact,
-                resource_ids: vec![uuid::Uuid::now_v7()],
-                resource_count: 1,
-                fields: vec!["firstName".into()],
-                purpose: Some(Purpose::ServiceDelivery),
-                instruction_id: Some(tenant.as_uuid()),
-                outcome: ledger::Outcome::Allowed,
-                reason: None,
-                request_id: None,
+            .map(|_| {
+                ledger::NewRecord::allowed(by.clone(), reach.clone(), vec![uuid::Uuid::now_v7()], 1)
             })
             .collect();
-        let tx = crate::policy::begin_for_tenant(db, tenant, true).await?;
-        ledger::chain(
-            &tx,
-            tenant,
-            records.iter().map(ledger::NewRecord::pending).collect(),
-            10_000,
-        )
-        .await?;
-        tx.commit().await?;
+        ledger::committer::append(db, tenant, &records).await?;
         left -= n;
     }
     eprintln!("appended {count} records");

@@ -154,3 +154,24 @@ pub async fn check_role_is_bound_by_rls(db: &DatabaseConnection) -> anyhow::Resu
     }
     Ok(())
 }
+
+/// `column` (a JSON array of strings) contains `value`.
+pub fn json_array_contains(
+    backend: sea_orm::DatabaseBackend,
+    column: &str,
+    value: String,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::Expr;
+    match backend {
+        sea_orm::DatabaseBackend::Postgres => Expr::cust_with_values(
+            format!("{column} @> $1"),
+            [sea_orm::Value::from(serde_json::json!([value]))],
+        ),
+        // SQLite reads `$1` as a named parameter shared by every `$1` in the statement;
+        // `?` is positional.
+        _ => Expr::cust_with_values(
+            format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)"),
+            [value],
+        ),
+    }
+}

@@ -20,6 +20,10 @@ pub enum ServiceError {
     /// Never shown to clients: logged with the request id, reported as `INTERNAL`.
     #[error("database error")]
     Db(#[from] sea_orm::DbErr),
+    /// A fault that is not the database's (a part of the server that stopped, output that
+    /// could not be written): like `Db`, logged and reported as `INTERNAL`.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<Invalid> for ServiceError {
@@ -50,16 +54,21 @@ impl ServiceError {
             Self::Validation { .. } => code::BAD_USER_INPUT,
             Self::Forbidden(_) => code::FORBIDDEN,
             Self::Unauthenticated => code::UNAUTHENTICATED,
-            Self::Db(_) => code::INTERNAL,
+            Self::Db(_) | Self::Internal(_) => code::INTERNAL,
         }
     }
 }
 
 impl ErrorExtensions for ServiceError {
     fn extend(&self) -> async_graphql::Error {
-        if let Self::Db(cause) = self {
+        let internal = match self {
+            Self::Db(cause) => Some(cause.to_string()),
+            Self::Internal(cause) => Some(cause.clone()),
+            _ => None,
+        };
+        if let Some(cause) = internal {
             // The current span carries the request id (tracing-actix-web's root span).
-            tracing::error!(error = %cause, "database error");
+            tracing::error!(error = %cause, "internal error");
             return async_graphql::Error::new("internal error")
                 .extend_with(|_, e| e.set("code", code::INTERNAL));
         }

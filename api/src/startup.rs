@@ -14,8 +14,8 @@ use crate::config::ServeSettings;
 use crate::graphql::schema::SchemaData;
 use crate::graphql::types::subprocessor::ProcessorDetails;
 use crate::http::{AppState, routes};
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
-use crate::service::ledger::Ledger;
 use crate::{db, graphql};
 
 pub struct Application {

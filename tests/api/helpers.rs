@@ -231,13 +231,9 @@ impl TestApp {
         };
         let backend = sea_orm::DbBackend::Postgres;
         let tx = Database::connect(url).await.unwrap().begin().await.unwrap();
-        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            "SELECT set_config('app.tenant_id', $1, true)",
-            [tenant.to_string().into()],
-        ))
-        .await
-        .unwrap();
+        custodian_api::tenancy::pin(&tx, tenant.into())
+            .await
+            .unwrap();
         (tx, backend)
     }
 

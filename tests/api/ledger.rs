@@ -823,7 +823,7 @@ async fn tampering_with_the_ledger_is_detected(app: TestApp) {
         forged.seq = 7;
         forged.id = uuid::Uuid::now_v7();
         forged.actor_id = "mallory".into();
-        forged.hash = custodian_api::service::ledger::hash_of(&forged);
+        forged.hash = custodian_api::ledger::hash_of(&forged);
         entities::access_record::Entity::insert(entities::access_record::ActiveModel::from(forged))
             .exec(&conn)
             .await
@@ -888,7 +888,7 @@ async fn the_ledger_is_append_only_for_the_server(app: TestApp) {
         let tx = owner.begin().await.unwrap();
         tx.execute_raw(sea_orm::Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true)",
+            format!("SELECT {}", custodian_api::tenancy::PIN_EXPR),
             [tenant.to_string().into()],
         ))
         .await
@@ -1203,7 +1203,7 @@ async fn concurrent_accesses_and_verifications_record_each_access_once(app: Test
 /// the head only if it is still there. Another appender (a second server, the CLI) moving
 /// the head in between must send it back to the locking path, never fork the chain.
 async fn the_group_committer_notices_a_head_moved_by_another_appender(app: TestApp) {
-    use custodian_api::service::ledger;
+    use custodian_api::ledger;
     let (tenant, bob) = app.tenant_with_token("Acme").await;
     let id = app.create_contact(&bob, json!({"firstName": "Ada"})).await["id"].clone();
     let read = || {
@@ -1242,30 +1242,28 @@ async fn the_group_committer_notices_a_head_moved_by_another_appender(app: TestA
         assert!(spent <= 5 + 2, "five reads cost {spent} ledger statements");
     }
     let tenant = custodian_api::domain::TenantId::parse(&tenant).unwrap();
-    let outsider = ledger::NewRecord {
-        tenant,
-        recorded_at: app.clock.now_chrono(),
-        actor_kind: custodian_api::auth::ActorKind::Controller,
-        actor_id: "another-server".into(),
-        subprocessor_id: None,
-        operation: custodian_api::domain::instruction::AccessOperation::Read,
-        resource_type: ledger::ResourceType::Contact,
-        resource_ids: Vec::new(),
-        resource_count: 0,
-        fields: Vec::new(),
-        purpose: None,
-        instruction_id: None,
-        outcome: ledger::Outcome::Allowed,
-        reason: None,
-        request_id: None,
-    };
-    let tx = custodian_api::policy::begin_for_tenant(&app.db, tenant, true)
+    let outsider = ledger::NewRecord::allowed(
+        ledger::Attribution {
+            tenant,
+            at: app.clock.now_chrono(),
+            actor_kind: custodian_api::auth::ActorKind::Controller,
+            actor_id: "another-server".into(),
+            subprocessor_id: None,
+            purpose: None,
+            instruction_id: None,
+            request_id: None,
+        },
+        ledger::Reach {
+            operation: custodian_api::domain::instruction::AccessOperation::Read,
+            resource: ledger::ResourceType::Contact,
+            fields: Vec::new(),
+        },
+        Vec::new(),
+        0,
+    );
+    ledger::committer::append(&app.db, tenant, &[outsider])
         .await
         .unwrap();
-    ledger::chain(&tx, tenant, vec![outsider.pending()], 0)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
     read().await;
     read().await;
     let v = app.verify_log(&bob).await;

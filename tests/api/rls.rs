@@ -207,7 +207,7 @@ mod tests {
                 let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
                 txn.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "SELECT set_config('app.tenant_id', $1, true)",
+                    format!("SELECT {}", custodian_api::tenancy::PIN_EXPR),
                     [tenant.into()],
                 ))
                 .await
@@ -226,7 +226,7 @@ mod tests {
                 let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
                 txn.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "SELECT set_config('app.tenant_id', $1, true)",
+                    format!("SELECT {}", custodian_api::tenancy::PIN_EXPR),
                     [tenant.into()],
                 ))
                 .await
@@ -359,10 +359,13 @@ mod tests {
 
     pub async fn an_unscoped_orm_query_still_returns_only_the_current_tenants_rows(app: TestApp) {
         let (a, _b) = two_tenants(&app).await;
-        let tx =
-            custodian_api::policy::begin_for_tenant(&app.db, TenantId::parse(&a).unwrap(), false)
-                .await
-                .unwrap();
+        let tx = custodian_api::tenancy::begin_pinned(
+            &app.db,
+            TenantId::parse(&a).unwrap(),
+            custodian_api::tenancy::Mode::Read,
+        )
+        .await
+        .unwrap();
         // Deliberately no tenant filter: what a buggy resolver would write.
         let rows = contact::Entity::find().all(&tx).await.unwrap();
         tx.commit().await.unwrap();

@@ -12,8 +12,8 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Caller;
 use crate::clock::SharedClock;
 use crate::domain::Invalid;
+use crate::ledger::Ledger;
 use crate::policy::RequestCtx;
-use crate::service::ledger::Ledger;
 
 /// The request id, as the HTTP layer assigned it; it goes into ledger records and logs.
 #[derive(Debug, Clone)]
@@ -23,13 +23,13 @@ pub struct RequestMeta {
 
 /// What a service call needs, read from the GraphQL context.
 pub(crate) fn request_ctx<'a>(ctx: &'a Context<'_>) -> RequestCtx<'a> {
-    RequestCtx {
-        db: db(ctx),
-        ledger: ctx.data_unchecked::<Ledger>(),
-        caller: caller(ctx),
-        request_id: ctx.data_opt::<RequestMeta>().map(|m| m.request_id.as_str()),
-        now: now(ctx),
-    }
+    RequestCtx::new(
+        db(ctx),
+        ctx.data_unchecked::<Ledger>(),
+        caller(ctx),
+        ctx.data_opt::<RequestMeta>().map(|m| m.request_id.as_str()),
+        now(ctx),
+    )
 }
 
 /// The sub-fields the client selected on the current field.

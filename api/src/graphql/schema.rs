@@ -6,7 +6,7 @@ use super::query::Query;
 use crate::auth::TokenAuthority;
 use crate::clock::SharedClock;
 use crate::graphql::types::subprocessor::ProcessorDetails;
-use crate::service::ledger::Ledger;
+use crate::ledger::Ledger;
 
 pub type CustodianSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -7,15 +7,15 @@ use sea_orm::sea_query::{ExprTrait, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Select};
 
 use super::contacts;
-use super::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_cursor, timestamp_key};
+use crate::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_cursor, timestamp_key};
 use std::sync::Arc;
 
 use crate::domain::appointment::{AppointmentChanges, NewAppointment};
 use crate::domain::instruction::AccessOperation;
 use crate::domain::{AppointmentId, ContactId};
 use crate::error::ServiceError;
+use crate::ledger::ResourceType;
 use crate::policy::{self, Access, Grant, RequestCtx, TenantTx};
-use crate::service::ledger::ResourceType;
 
 /// Which appointments a listing returns, ordered by start time.
 #[derive(Debug, Clone, Default)]

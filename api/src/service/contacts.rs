@@ -7,22 +7,22 @@ use entities::{contact, tenant};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{ExprTrait, LikeExpr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
     Select, Statement,
 };
 
-use super::pagination::{
+use super::to_json;
+use crate::pagination::{
     Ordering, Page, PageRequest, fetch_page, text_cursor, text_key, timestamp_cursor, timestamp_key,
 };
-use super::to_json;
 use std::sync::Arc;
 
 use crate::domain::ContactId;
 use crate::domain::contact::{ContactChanges, ContactSource, Email, Phone, search_text};
 use crate::domain::instruction::AccessOperation;
 use crate::error::ServiceError;
+use crate::ledger::ResourceType;
 use crate::policy::{self, Access, Grant, RequestCtx, TenantTx};
-use crate::service::ledger::ResourceType;
 
 /// Which contacts a listing returns. Every condition given must hold.
 #[derive(Debug, Clone, Default)]
@@ -260,7 +260,7 @@ fn filtered(tx: &TenantTx<'_>, filter: &ContactFilter) -> Select<contact::Entity
         );
     }
     if let Some(tag) = &filter.tag {
-        select = select.filter(super::json_array_contains(
+        select = select.filter(crate::db::json_array_contains(
             tx.get_database_backend(),
             "contacts.tags",
             tag.clone(),
@@ -501,7 +501,8 @@ async fn insert_all(tx: &TenantTx<'_>, models: &[contact::Model]) -> Result<(), 
             version: m.version,
         })
         .collect();
-    let json = serde_json::to_string(&rows).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let json = serde_json::to_string(&rows)
+        .map_err(|e| ServiceError::Internal(format!("an import batch did not serialize: {e}")))?;
     tx.execute_raw(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         "INSERT INTO contacts (tenant_id, id, first_name, last_name, emails, phones, addresses, \
@@ -634,10 +635,9 @@ pub async fn import(
 /// `Unauthenticated`/`Forbidden` outside the controller; `Db`.
 pub async fn import_progress(ctx: &RequestCtx<'_>, key: &str) -> Result<i64, ServiceError> {
     use entities::import_run;
-    let tenant = policy::require_controller(ctx.caller)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, false).await?;
-    let done = import_run::Entity::find_by_id((tenant.as_uuid(), key.to_owned()))
-        .one(&tx)
+    let tx = policy::controller(ctx, policy::Mode::Read).await?;
+    let done = import_run::Entity::find_by_id((tx.tenant().as_uuid(), key.to_owned()))
+        .one(&*tx)
         .await?
         .map_or(0, |r| r.rows_committed);
     tx.commit().await?;

@@ -6,13 +6,13 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter};
 use uuid::Uuid;
 
-use super::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_key};
 use super::to_json;
 use crate::auth::ActorKind;
 use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
 use crate::domain::{Invalid, TenantId, optional_text};
 use crate::error::ServiceError;
-use crate::policy::{self, RequestCtx, standing_instruction_id};
+use crate::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_key};
+use crate::policy::{self, Mode, RequestCtx, standing_instruction_id};
 
 /// A validated instruction to issue.
 #[derive(Debug, Clone)]
@@ -158,9 +158,9 @@ pub async fn issue(
     ctx: &RequestCtx<'_>,
     new: NewInstruction,
 ) -> Result<processing_instruction::Model, ServiceError> {
-    let tenant = policy::require_controller_admin(ctx.caller)?;
-    let subject = ctx.caller.map(|c| c.subject.clone()).unwrap_or_default();
-    let tx = policy::begin_for_tenant(ctx.db, tenant, true).await?;
+    let tx = policy::controller_admin(ctx, Mode::Write).await?;
+    let tenant = tx.tenant();
+    let subject = tx.actor().id.clone();
     let model = processing_instruction::ActiveModel {
         tenant_id: Set(tenant.as_uuid()),
         id: Set(Uuid::now_v7()),
@@ -181,7 +181,7 @@ pub async fn issue(
         revocation_reason: Set(None),
     };
     let created = processing_instruction::Entity::insert(model)
-        .exec_with_returning(&tx)
+        .exec_with_returning(&*tx)
         .await?;
     tx.commit().await?;
     tracing::info!(tenant_id = %tenant, instruction_id = %created.id, "instruction issued");
@@ -200,9 +200,9 @@ pub async fn revoke(
     id: Uuid,
     reason: Option<String>,
 ) -> Result<processing_instruction::Model, ServiceError> {
-    let tenant = policy::require_controller_admin(ctx.caller)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, true).await?;
-    let model = find(&tx, tenant, id).await?;
+    let tx = policy::controller_admin(ctx, Mode::Write).await?;
+    let tenant = tx.tenant();
+    let model = find(&*tx, tenant, id).await?;
     if model.standing {
         return Err(Invalid::new(
             "id",
@@ -217,10 +217,10 @@ pub async fn revoke(
     }
     let mut active = model.into_active_model();
     active.revoked_at = Set(Some(ctx.now));
-    active.revoked_by = Set(ctx.caller.map(|c| c.subject.clone()));
+    active.revoked_by = Set(Some(tx.actor().id.clone()));
     active.revocation_reason = Set(reason);
     let updated = processing_instruction::Entity::update(active)
-        .exec(&tx)
+        .exec(&*tx)
         .await?;
     tx.commit().await?;
     Ok(updated)
@@ -240,8 +240,8 @@ pub async fn list(
     active_only: bool,
     page: &PageRequest,
 ) -> Result<Page<processing_instruction::Model>, ServiceError> {
-    let tenant = policy::require_controller(ctx.caller)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, false).await?;
+    let tx = policy::controller(ctx, Mode::Read).await?;
+    let tenant = tx.tenant();
     let mut select = processing_instruction::Entity::find()
         .filter(processing_instruction::Column::TenantId.eq(tenant.as_uuid()));
     if active_only {
@@ -261,7 +261,7 @@ pub async fn list(
         descending: false,
         key_value: timestamp_key,
     };
-    let result = fetch_page(&tx, select, &ordering, page).await?;
+    let result = fetch_page(&*tx, select, &ordering, page).await?;
     tx.commit().await?;
     Ok(result)
 }
@@ -272,9 +272,9 @@ pub async fn get(
     ctx: &RequestCtx<'_>,
     id: Uuid,
 ) -> Result<processing_instruction::Model, ServiceError> {
-    let tenant = policy::require_controller(ctx.caller)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, false).await?;
-    let model = find(&tx, tenant, id).await?;
+    let tx = policy::controller(ctx, Mode::Read).await?;
+    let tenant = tx.tenant();
+    let model = find(&*tx, tenant, id).await?;
     tx.commit().await?;
     Ok(model)
 }
@@ -293,5 +293,5 @@ async fn find<C: ConnectionTrait>(
 }
 
 pub fn cursor(m: &processing_instruction::Model) -> String {
-    super::pagination::timestamp_cursor(m.issued_at, m.id)
+    crate::pagination::timestamp_cursor(m.issued_at, m.id)
 }

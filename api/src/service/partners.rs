@@ -1,21 +1,18 @@
 //! Scoped partner tokens: minted by the platform admin for one subprocessor, one tenant,
 //! a purpose and scopes; recorded, so they can be listed and revoked.
 
-use std::collections::BTreeSet;
-
 use chrono::Duration;
-use entities::{partner_token, subprocessor, tenant};
+use entities::{partner_token, tenant};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::auth::{Role, TokenAuthority, TokenRequest};
-use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
-use crate::domain::subprocessor::{Scope, ScopeResource, SubprocessorStatus, status_at};
+use crate::domain::instruction::Purpose;
+use crate::domain::subprocessor::{Scope, SubprocessorStatus, status_at};
 use crate::domain::{Invalid, TenantId};
 use crate::error::ServiceError;
-use crate::policy::{self, RequestCtx};
-use crate::service::ledger::ResourceType;
+use crate::policy::{self, Mode, RequestCtx};
 
 pub const MAX_TTL_SECONDS: i64 = 90 * 86_400;
 
@@ -79,12 +76,12 @@ pub async fn mint(
     authority: &TokenAuthority,
     new: NewPartnerToken,
 ) -> Result<(partner_token::Model, String), ServiceError> {
-    let admin = policy::require_platform_admin(ctx.caller)?;
+    let tx = policy::platform_admin_on(ctx, new.tenant, Mode::Write).await?;
     tenant::Entity::find_by_id(new.tenant.as_uuid())
-        .one(ctx.db)
+        .one(&*tx)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let sp = super::subprocessors::find(ctx.db, new.subprocessor).await?;
+    let sp = super::subprocessors::find(&*tx, new.subprocessor).await?;
     if status_at(sp.effective_at, sp.retired_at, ctx.now) == SubprocessorStatus::Retired {
         return Err(Invalid::new("subprocessorId", "the subprocessor is retired").into());
     }
@@ -101,21 +98,20 @@ pub async fn mint(
             token_id: Some(id),
         })
         .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
-    let tx = policy::begin_for_tenant(ctx.db, new.tenant, true).await?;
     let model = partner_token::ActiveModel {
         tenant_id: Set(new.tenant.as_uuid()),
         id: Set(id),
         subprocessor_id: Set(sp.id),
         purpose: Set(new.purpose.as_str().to_owned()),
         scopes: Set(serde_json::json!(new.scopes)),
-        issued_by: Set(admin.subject.clone()),
+        issued_by: Set(tx.actor().id.clone()),
         issued_at: Set(ctx.now),
         expires_at: Set(ctx.now + Duration::seconds(new.ttl_seconds)),
         revoked_at: Set(None),
         revoked_by: Set(None),
     };
     let created = partner_token::Entity::insert(model)
-        .exec_with_returning(&tx)
+        .exec_with_returning(&*tx)
         .await?;
     tx.commit().await?;
     tracing::info!(token_id = %id, "partner token minted");
@@ -131,12 +127,11 @@ pub async fn revoke(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<partner_token::Model, ServiceError> {
-    let admin = policy::require_platform_admin(ctx.caller)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, true).await?;
+    let tx = policy::platform_admin_on(ctx, tenant, Mode::Write).await?;
     let model = partner_token::Entity::find()
         .filter(partner_token::Column::TenantId.eq(tenant.as_uuid()))
         .filter(partner_token::Column::Id.eq(id))
-        .one(&tx)
+        .one(&*tx)
         .await?
         .ok_or(ServiceError::NotFound)?;
     if model.revoked_at.is_some() {
@@ -146,8 +141,8 @@ pub async fn revoke(
     }
     let mut active = model.into_active_model();
     active.revoked_at = Set(Some(ctx.now));
-    active.revoked_by = Set(Some(admin.subject.clone()));
-    let updated = partner_token::Entity::update(active).exec(&tx).await?;
+    active.revoked_by = Set(Some(tx.actor().id.clone()));
+    let updated = partner_token::Entity::update(active).exec(&*tx).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -160,89 +155,12 @@ pub async fn list(
     ctx: &RequestCtx<'_>,
     tenant: TenantId,
 ) -> Result<Vec<partner_token::Model>, ServiceError> {
-    policy::require_platform_admin(ctx.caller)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, false).await?;
+    let tx = policy::platform_admin_on(ctx, tenant, Mode::Read).await?;
     let rows = partner_token::Entity::find()
         .filter(partner_token::Column::TenantId.eq(tenant.as_uuid()))
         .order_by_asc(partner_token::Column::IssuedAt)
-        .all(&tx)
+        .all(&*tx)
         .await?;
     tx.commit().await?;
     Ok(rows)
-}
-
-/// The data categories the scopes grant for `operation` on `resource`; `None` when no
-/// scope grants the operation on the resource at all.
-pub fn scope_categories(
-    scopes: &[String],
-    resource: ResourceType,
-    operation: AccessOperation,
-) -> Option<BTreeSet<DataCategory>> {
-    let mut granted: Option<BTreeSet<DataCategory>> = None;
-    for s in scopes.iter().filter_map(|s| Scope::parse("scope", s).ok()) {
-        if s.operation != operation {
-            continue;
-        }
-        let categories: Vec<DataCategory> = match (resource, s.resource, s.category) {
-            (ResourceType::Contact, ScopeResource::Contacts, None) => DataCategory::ALL.to_vec(),
-            (ResourceType::Contact, ScopeResource::Contacts, Some(c)) => vec![c],
-            (ResourceType::Contact, ScopeResource::Appointments, _)
-            | (ResourceType::Appointment, ScopeResource::Appointments, _) => {
-                vec![DataCategory::Appointments]
-            }
-            (ResourceType::Appointment, ScopeResource::Contacts, _) => continue,
-        };
-        granted.get_or_insert_with(BTreeSet::new).extend(categories);
-    }
-    granted
-}
-
-/// Why a partner's request must be refused, or `None` when its token, its subprocessor
-/// and the tenant's objections let it through (instructions are checked after).
-///
-/// # Errors
-/// `Db`.
-pub(crate) async fn refusal<C: sea_orm::ConnectionTrait>(
-    tx: &C,
-    tenant: TenantId,
-    token_id: Uuid,
-    subprocessor_id: Uuid,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<String>, ServiceError> {
-    let token = partner_token::Entity::find()
-        .filter(partner_token::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(partner_token::Column::Id.eq(token_id))
-        .one(tx)
-        .await?;
-    let Some(token) = token.filter(|t| t.subprocessor_id == subprocessor_id) else {
-        return Ok(Some(
-            "the partner token is not recorded for this tenant".into(),
-        ));
-    };
-    if token.revoked_at.is_some() {
-        return Ok(Some("the partner token was revoked".into()));
-    }
-    if token.expires_at <= now {
-        return Ok(Some("the partner token expired".into()));
-    }
-    let sp: Option<subprocessor::Model> = subprocessor::Entity::find_by_id(subprocessor_id)
-        .one(tx)
-        .await?;
-    let Some(sp) = sp else {
-        return Ok(Some("the subprocessor is not registered".into()));
-    };
-    match status_at(sp.effective_at, sp.retired_at, now) {
-        SubprocessorStatus::Active => {}
-        SubprocessorStatus::Proposed => {
-            return Ok(Some("the subprocessor is not active yet".into()));
-        }
-        SubprocessorStatus::Retired => return Ok(Some("the subprocessor is retired".into())),
-    }
-    if super::subprocessors::objection(tx, tenant, subprocessor_id)
-        .await?
-        .is_some()
-    {
-        return Ok(Some("the controller objected to this subprocessor".into()));
-    }
-    Ok(None)
 }

@@ -4,17 +4,15 @@ use chrono::{DateTime, Utc};
 use entities::{subprocessor, subprocessor_objection};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
 use super::to_json;
-use crate::auth::ActorKind;
+use crate::domain::Invalid;
 use crate::domain::subprocessor::{NewSubprocessor, earliest_effective};
-use crate::domain::{Invalid, TenantId};
 use crate::error::ServiceError;
-use crate::policy::{self, RequestCtx};
+use crate::policy::{self, Mode, RequestCtx, Viewer};
 
 /// Registers a subprocessor as proposed (platform admin).
 ///
@@ -26,9 +24,9 @@ pub async fn register(
     ctx: &RequestCtx<'_>,
     new: NewSubprocessor,
 ) -> Result<subprocessor::Model, ServiceError> {
-    let admin = policy::require_platform_admin(ctx.caller)?;
+    let tx = policy::registry(ctx, Mode::Write).await?;
     let taken = subprocessor::Entity::find()
-        .all(ctx.db)
+        .all(&*tx)
         .await?
         .iter()
         .any(|s| s.name.eq_ignore_ascii_case(&new.name));
@@ -48,13 +46,14 @@ pub async fn register(
         announced_at: Set(None),
         effective_at: Set(None),
         retired_at: Set(None),
-        created_by: Set(admin.subject.clone()),
+        created_by: Set(tx.actor().id.clone()),
         created_at: Set(ctx.now),
         updated_at: Set(ctx.now),
     };
     let created = subprocessor::Entity::insert(model)
-        .exec_with_returning(ctx.db)
+        .exec_with_returning(&*tx)
         .await?;
+    tx.commit().await?;
     tracing::info!(subprocessor_id = %created.id, "subprocessor registered");
     Ok(created)
 }
@@ -71,8 +70,8 @@ pub async fn announce(
     id: Uuid,
     effective_at: Option<DateTime<Utc>>,
 ) -> Result<subprocessor::Model, ServiceError> {
-    policy::require_platform_admin(ctx.caller)?;
-    let model = find(ctx.db, id).await?;
+    let tx = policy::registry(ctx, Mode::Write).await?;
+    let model = find(&*tx, id).await?;
     if model.retired_at.is_some() {
         return Err(ServiceError::Conflict("the subprocessor is retired".into()));
     }
@@ -97,7 +96,9 @@ pub async fn announce(
     active.announced_at = Set(Some(ctx.now));
     active.effective_at = Set(Some(effective));
     active.updated_at = Set(ctx.now);
-    Ok(subprocessor::Entity::update(active).exec(ctx.db).await?)
+    let updated = subprocessor::Entity::update(active).exec(&*tx).await?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
 /// Retires a subprocessor from now on; its partner tokens stop working at once.
@@ -105,8 +106,8 @@ pub async fn announce(
 /// # Errors
 /// `NotFound`; `Conflict` when already retired; `Db`.
 pub async fn retire(ctx: &RequestCtx<'_>, id: Uuid) -> Result<subprocessor::Model, ServiceError> {
-    policy::require_platform_admin(ctx.caller)?;
-    let model = find(ctx.db, id).await?;
+    let tx = policy::registry(ctx, Mode::Write).await?;
+    let model = find(&*tx, id).await?;
     if model.retired_at.is_some() {
         return Err(ServiceError::Conflict(
             "the subprocessor is already retired".into(),
@@ -115,7 +116,9 @@ pub async fn retire(ctx: &RequestCtx<'_>, id: Uuid) -> Result<subprocessor::Mode
     let mut active = model.into_active_model();
     active.retired_at = Set(Some(ctx.now));
     active.updated_at = Set(ctx.now);
-    Ok(subprocessor::Entity::update(active).exec(ctx.db).await?)
+    let updated = subprocessor::Entity::update(active).exec(&*tx).await?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
 /// The subprocessors the caller may see: all of them for a platform admin; for a
@@ -124,12 +127,22 @@ pub async fn retire(ctx: &RequestCtx<'_>, id: Uuid) -> Result<subprocessor::Mode
 /// # Errors
 /// `Forbidden` for staff and partners; `Db`.
 pub async fn list(ctx: &RequestCtx<'_>) -> Result<Vec<subprocessor::Model>, ServiceError> {
-    let admin = viewer_is_admin(ctx)?;
+    let tx = policy::registry_view(ctx).await?;
+    let rows = visible(&*tx, tx.viewer()).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// The subprocessors `viewer` may see, oldest first.
+pub(crate) async fn visible<C: ConnectionTrait>(
+    db: &C,
+    viewer: Viewer,
+) -> Result<Vec<subprocessor::Model>, ServiceError> {
     let mut select = subprocessor::Entity::find().order_by_asc(subprocessor::Column::CreatedAt);
-    if !admin {
+    if viewer != Viewer::PlatformAdmin {
         select = select.filter(subprocessor::Column::AnnouncedAt.is_not_null());
     }
-    Ok(select.all(ctx.db).await?)
+    Ok(select.all(db).await?)
 }
 
 /// One subprocessor, as [`list`] would show it.
@@ -137,24 +150,23 @@ pub async fn list(ctx: &RequestCtx<'_>) -> Result<Vec<subprocessor::Model>, Serv
 /// # Errors
 /// `NotFound` when the caller may not see it; `Db`.
 pub async fn get(ctx: &RequestCtx<'_>, id: Uuid) -> Result<subprocessor::Model, ServiceError> {
-    let admin = viewer_is_admin(ctx)?;
-    let model = find(ctx.db, id).await?;
-    if !admin && model.announced_at.is_none() {
-        return Err(ServiceError::NotFound);
-    }
+    let tx = policy::registry_view(ctx).await?;
+    let model = find_visible(&*tx, tx.viewer(), id).await?;
+    tx.commit().await?;
     Ok(model)
 }
 
-/// `true` for a platform admin, `false` for a controller's user; refuses everyone else.
-fn viewer_is_admin(ctx: &RequestCtx<'_>) -> Result<bool, ServiceError> {
-    let caller = ctx.caller.ok_or(ServiceError::Unauthenticated)?;
-    match caller.actor_kind() {
-        ActorKind::PlatformAdmin => Ok(true),
-        ActorKind::Controller => policy::require_controller(ctx.caller).map(|_| false),
-        _ => Err(ServiceError::Forbidden(
-            "the registry is not open to this caller".into(),
-        )),
+/// One subprocessor if `viewer` may see it; `NotFound` otherwise.
+async fn find_visible<C: ConnectionTrait>(
+    db: &C,
+    viewer: Viewer,
+    id: Uuid,
+) -> Result<subprocessor::Model, ServiceError> {
+    let model = find(db, id).await?;
+    if viewer != Viewer::PlatformAdmin && model.announced_at.is_none() {
+        return Err(ServiceError::NotFound);
     }
+    Ok(model)
 }
 
 pub(crate) async fn find<C: ConnectionTrait>(
@@ -178,10 +190,13 @@ pub async fn object(
     id: Uuid,
     reason: Option<String>,
 ) -> Result<subprocessor_objection::Model, ServiceError> {
-    let tenant = policy::require_controller_admin(ctx.caller)?;
-    get(ctx, id).await?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, true).await?;
-    if objection(&tx, tenant, id).await?.is_some() {
+    let tx = policy::controller_admin(ctx, Mode::Write).await?;
+    let tenant = tx.tenant();
+    find_visible(&*tx, Viewer::Tenant(tenant), id).await?;
+    if policy::partner::objection(&*tx, tenant, id)
+        .await?
+        .is_some()
+    {
         return Err(ServiceError::Conflict(
             "the tenant already objects to this subprocessor".into(),
         ));
@@ -190,11 +205,11 @@ pub async fn object(
         tenant_id: Set(tenant.as_uuid()),
         subprocessor_id: Set(id),
         reason: Set(reason),
-        objected_by: Set(ctx.caller.map(|c| c.subject.clone()).unwrap_or_default()),
+        objected_by: Set(tx.actor().id.clone()),
         objected_at: Set(ctx.now),
     };
     let created = subprocessor_objection::Entity::insert(model)
-        .exec_with_returning(&tx)
+        .exec_with_returning(&*tx)
         .await?;
     tx.commit().await?;
     tracing::info!(tenant_id = %tenant, "subprocessor objected to");
@@ -206,34 +221,18 @@ pub async fn object(
 /// # Errors
 /// `NotFound` when there is none; `Db`.
 pub async fn withdraw_objection(ctx: &RequestCtx<'_>, id: Uuid) -> Result<Uuid, ServiceError> {
-    let tenant = policy::require_controller_admin(ctx.caller)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, true).await?;
+    let tx = policy::controller_admin(ctx, Mode::Write).await?;
+    let tenant = tx.tenant();
     let result = subprocessor_objection::Entity::delete_many()
         .filter(subprocessor_objection::Column::TenantId.eq(tenant.as_uuid()))
         .filter(subprocessor_objection::Column::SubprocessorId.eq(id))
-        .exec(&tx)
+        .exec(&*tx)
         .await?;
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
     tx.commit().await?;
     Ok(id)
-}
-
-/// The tenant's objection to a subprocessor, inside a transaction pinned to the tenant.
-///
-/// # Errors
-/// `Db`.
-pub(crate) async fn objection<C: ConnectionTrait>(
-    db: &C,
-    tenant: TenantId,
-    subprocessor: Uuid,
-) -> Result<Option<subprocessor_objection::Model>, DbErr> {
-    subprocessor_objection::Entity::find()
-        .filter(subprocessor_objection::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(subprocessor_objection::Column::SubprocessorId.eq(subprocessor))
-        .one(db)
-        .await
 }
 
 /// Objections to a subprocessor: every tenant's for a platform admin (read under the
@@ -245,23 +244,20 @@ pub async fn objections(
     ctx: &RequestCtx<'_>,
     subprocessor: Uuid,
 ) -> Result<Vec<subprocessor_objection::Model>, ServiceError> {
-    if viewer_is_admin(ctx)? {
-        let tx = ctx.db.begin().await?;
-        if tx.get_database_backend() == DatabaseBackend::Postgres {
-            tx.execute_unprepared("SELECT set_config('app.platform_read', 'on', true)")
-                .await?;
+    let tx = policy::registry_view(ctx).await?;
+    let rows = match tx.viewer() {
+        Viewer::PlatformAdmin => {
+            subprocessor_objection::Entity::find()
+                .filter(subprocessor_objection::Column::SubprocessorId.eq(subprocessor))
+                .order_by_asc(subprocessor_objection::Column::ObjectedAt)
+                .all(&*tx)
+                .await?
         }
-        let rows = subprocessor_objection::Entity::find()
-            .filter(subprocessor_objection::Column::SubprocessorId.eq(subprocessor))
-            .order_by_asc(subprocessor_objection::Column::ObjectedAt)
-            .all(&tx)
-            .await?;
-        tx.commit().await?;
-        return Ok(rows);
-    }
-    let tenant = policy::require_controller(ctx.caller)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, false).await?;
-    let row = objection(&tx, tenant, subprocessor).await?;
+        Viewer::Tenant(tenant) => policy::partner::objection(&*tx, tenant, subprocessor)
+            .await?
+            .into_iter()
+            .collect(),
+    };
     tx.commit().await?;
-    Ok(row.into_iter().collect())
+    Ok(rows)
 }

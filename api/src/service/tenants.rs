@@ -1,16 +1,14 @@
 //! Controller accounts.
 
-use chrono::{DateTime, Utc};
 use entities::tenant;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
 
-use super::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_key};
 use super::to_json;
-use crate::auth::{ActorKind, Caller};
 use crate::domain::TenantId;
 use crate::domain::tenant::{NewTenant, TenantStatus};
 use crate::error::ServiceError;
-use crate::policy;
+use crate::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_key};
+use crate::policy::{self, Mode, RequestCtx};
 
 /// Opens a controller account (platform admin), with its standing direct-request
 /// instruction.
@@ -18,30 +16,26 @@ use crate::policy;
 /// # Errors
 /// `Unauthenticated`/`Forbidden` for anyone but a platform admin; `Db`.
 #[tracing::instrument(skip_all)]
-pub async fn create(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
-    new: NewTenant,
-    now: DateTime<Utc>,
-) -> Result<tenant::Model, ServiceError> {
-    let admin = policy::require_platform_admin(caller)?;
+pub async fn create(ctx: &RequestCtx<'_>, new: NewTenant) -> Result<tenant::Model, ServiceError> {
+    let now = ctx.now;
     let id = TenantId::new();
     // The tenant and its standing instruction exist together or not at all.
-    let tx = policy::begin_for_tenant(db, id, true).await?;
+    let tx = policy::platform_admin_on(ctx, id, Mode::Write).await?;
+    let admin = tx.actor().id.clone();
     let model = tenant::ActiveModel {
         id: Set(id.as_uuid()),
         name: Set(new.name),
         jurisdictions: Set(to_json(&new.jurisdictions)),
         owner_attests_adult: Set(true),
         status: Set(TenantStatus::Active.as_str().to_owned()),
-        created_by: Set(admin.subject.clone()),
+        created_by: Set(admin.clone()),
         created_at: Set(now),
         updated_at: Set(now),
     };
     let created = tenant::Entity::insert(model)
-        .exec_with_returning(&tx)
+        .exec_with_returning(&*tx)
         .await?;
-    super::instructions::create_standing(&tx, id, &admin.subject, now).await?;
+    super::instructions::create_standing(&*tx, id, &admin, now).await?;
     tx.commit().await?;
     tracing::info!(tenant_id = %id, "tenant created");
     Ok(created)
@@ -53,18 +47,19 @@ pub async fn create(
 /// `Unauthenticated`/`Forbidden` for anyone but a platform admin; `Validation` for a bad
 /// cursor; `Db`.
 pub async fn list(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     page: &PageRequest,
 ) -> Result<Page<tenant::Model>, ServiceError> {
-    policy::require_platform_admin(caller)?;
+    let tx = policy::registry(ctx, Mode::Read).await?;
     let ordering = Ordering {
         column: tenant::Column::CreatedAt,
         id: tenant::Column::Id,
         descending: false,
         key_value: timestamp_key,
     };
-    Ok(fetch_page(db, tenant::Entity::find(), &ordering, page).await?)
+    let result = fetch_page(&*tx, tenant::Entity::find(), &ordering, page).await?;
+    tx.commit().await?;
+    Ok(result)
 }
 
 /// One account: a controller's user sees only its own (`id` absent or its own); a platform
@@ -73,26 +68,15 @@ pub async fn list(
 /// # Errors
 /// `NotFound` for any other id, exactly as for one that does not exist.
 pub async fn get(
-    db: &DatabaseConnection,
-    caller: Option<&Caller>,
+    ctx: &RequestCtx<'_>,
     id: Option<TenantId>,
 ) -> Result<tenant::Model, ServiceError> {
-    let caller = caller.ok_or(ServiceError::Unauthenticated)?;
-    let wanted = match (caller.actor_kind(), caller.tenant, id) {
-        (ActorKind::PlatformAdmin, _, Some(id)) => id,
-        (ActorKind::PlatformAdmin, _, None) => {
-            return Err(ServiceError::Validation {
-                field: "id".into(),
-                message: "id is required for a platform admin".into(),
-            });
-        }
-        (_, Some(own), None) => own,
-        (_, Some(own), Some(id)) if id == own => own,
-        _ => return Err(ServiceError::NotFound),
-    };
-    tenant::Entity::find_by_id(wanted.as_uuid())
+    let (tx, wanted) = policy::account(ctx, id).await?;
+    let found = tenant::Entity::find_by_id(wanted.as_uuid())
         .order_by_asc(tenant::Column::Id)
-        .one(db)
+        .one(&*tx)
         .await?
-        .ok_or(ServiceError::NotFound)
+        .ok_or(ServiceError::NotFound)?;
+    tx.commit().await?;
+    Ok(found)
 }

@@ -10,12 +10,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::to_json;
+use crate::domain::Invalid;
 use crate::domain::instruction::DataCategory;
 use crate::domain::subprocessor::{SubprocessorStatus, status_at};
 use crate::domain::transfer::NewTransfer;
-use crate::domain::{Invalid, TenantId};
 use crate::error::ServiceError;
-use crate::policy::{self, RequestCtx};
+use crate::policy::{self, Mode, RequestCtx, Viewer};
 
 /// Records a transfer to a subprocessor (platform admin). The destination must be one
 /// of the subprocessor's processing locations and the categories among those it
@@ -29,8 +29,8 @@ pub async fn record(
     subprocessor_id: Uuid,
     new: NewTransfer,
 ) -> Result<transfer_record::Model, ServiceError> {
-    let admin = policy::require_platform_admin(ctx.caller)?;
-    let sp = super::subprocessors::find(ctx.db, subprocessor_id).await?;
+    let tx = policy::registry(ctx, Mode::Write).await?;
+    let sp = super::subprocessors::find(&*tx, subprocessor_id).await?;
     let locations: Vec<String> = serde_json::from_value(sp.locations.clone()).unwrap_or_default();
     if !locations.contains(&new.destination) {
         return Err(Invalid::new(
@@ -62,12 +62,14 @@ pub async fn record(
         valid_from: Set(new.valid_from),
         valid_until: Set(new.valid_until),
         review_due_at: Set(new.review_due_at),
-        created_by: Set(admin.subject.clone()),
+        created_by: Set(tx.actor().id.clone()),
         created_at: Set(ctx.now),
     };
-    Ok(transfer_record::Entity::insert(model)
-        .exec_with_returning(ctx.db)
-        .await?)
+    let created = transfer_record::Entity::insert(model)
+        .exec_with_returning(&*tx)
+        .await?;
+    tx.commit().await?;
+    Ok(created)
 }
 
 /// Transfer records: all for a platform admin; for a controller's users, those to
@@ -79,17 +81,20 @@ pub async fn list(
     ctx: &RequestCtx<'_>,
     subprocessor_id: Option<Uuid>,
 ) -> Result<Vec<transfer_record::Model>, ServiceError> {
-    let visible: Vec<Uuid> = super::subprocessors::list(ctx)
+    let tx = policy::registry_view(ctx).await?;
+    let visible: Vec<Uuid> = super::subprocessors::visible(&*tx, tx.viewer())
         .await?
         .into_iter()
         .map(|s| s.id)
         .filter(|id| subprocessor_id.is_none_or(|wanted| wanted == *id))
         .collect();
-    Ok(transfer_record::Entity::find()
+    let rows = transfer_record::Entity::find()
         .filter(transfer_record::Column::SubprocessorId.is_in(visible))
         .order_by_asc(transfer_record::Column::CreatedAt)
-        .all(ctx.db)
-        .await?)
+        .all(&*tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// A controller's record of the processing carried out on its behalf (GDPR Art. 30(2)).
@@ -112,45 +117,46 @@ pub struct RecordOfProcessing {
 pub async fn record_of_processing(
     ctx: &RequestCtx<'_>,
 ) -> Result<RecordOfProcessing, ServiceError> {
-    let tenant: TenantId = policy::require_controller(ctx.caller)?;
+    let tx = policy::controller(ctx, Mode::Read).await?;
+    let tenant = tx.tenant();
     let controller = tenant::Entity::find_by_id(tenant.as_uuid())
-        .one(ctx.db)
+        .one(&*tx)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let tx = policy::begin_for_tenant(ctx.db, tenant, false).await?;
     let activities: Vec<processing_instruction::Model> = processing_instruction::Entity::find()
         .filter(processing_instruction::Column::TenantId.eq(tenant.as_uuid()))
         .order_by_asc(processing_instruction::Column::IssuedAt)
-        .all(&tx)
+        .all(&*tx)
         .await?
         .into_iter()
         .filter(|i| super::instructions::is_active(i, ctx.now))
         .collect();
     let objected: Vec<Uuid> = entities::subprocessor_objection::Entity::find()
         .filter(entities::subprocessor_objection::Column::TenantId.eq(tenant.as_uuid()))
-        .all(&tx)
+        .all(&*tx)
         .await?
         .into_iter()
         .map(|o| o.subprocessor_id)
         .collect();
-    let subprocessors: Vec<(subprocessor::Model, bool)> = super::subprocessors::list(ctx)
-        .await?
-        .into_iter()
-        .filter(|sp| {
-            status_at(sp.effective_at, sp.retired_at, ctx.now) != SubprocessorStatus::Retired
-        })
-        .map(|sp| {
-            let o = objected.contains(&sp.id);
-            (sp, o)
-        })
-        .collect();
-    tx.commit().await?;
+    let subprocessors: Vec<(subprocessor::Model, bool)> =
+        super::subprocessors::visible(&*tx, Viewer::Tenant(tenant))
+            .await?
+            .into_iter()
+            .filter(|sp| {
+                status_at(sp.effective_at, sp.retired_at, ctx.now) != SubprocessorStatus::Retired
+            })
+            .map(|sp| {
+                let o = objected.contains(&sp.id);
+                (sp, o)
+            })
+            .collect();
     let ids: Vec<Uuid> = subprocessors.iter().map(|(s, _)| s.id).collect();
     let transfers = transfer_record::Entity::find()
         .filter(transfer_record::Column::SubprocessorId.is_in(ids))
         .order_by_asc(transfer_record::Column::CreatedAt)
-        .all(ctx.db)
+        .all(&*tx)
         .await?;
+    tx.commit().await?;
     Ok(RecordOfProcessing {
         generated_at: ctx.now,
         controller,

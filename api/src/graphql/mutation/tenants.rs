@@ -1,9 +1,9 @@
 use async_graphql::{Context, Object};
 
 use crate::error::{GqlResult, IntoGql};
+use crate::graphql::request_ctx;
 use crate::graphql::types::inputs::CreateTenantInput;
 use crate::graphql::types::tenant::Tenant;
-use crate::graphql::{caller, db, now};
 use crate::service::tenants;
 
 #[derive(Default)]
@@ -17,11 +17,9 @@ impl TenantMutation {
         ctx: &Context<'_>,
         input: CreateTenantInput,
     ) -> GqlResult<Tenant> {
-        crate::policy::require_platform_admin(caller(ctx)).gql()?;
+        let ctx = request_ctx(ctx);
+        crate::policy::check_platform_admin(&ctx).gql()?;
         let new = input.parse().gql()?;
-        tenants::create(db(ctx), caller(ctx), new, now(ctx))
-            .await
-            .map(Tenant)
-            .gql()
+        tenants::create(&ctx, new).await.map(Tenant).gql()
     }
 }

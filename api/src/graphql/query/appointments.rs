@@ -5,8 +5,8 @@ use crate::error::{GqlResult, IntoGql};
 use crate::graphql::types::appointment::{Appointment, AppointmentConnection};
 use crate::graphql::types::inputs::AppointmentFilterInput;
 use crate::graphql::{parse_id, request_ctx, selected, selected_nodes};
+use crate::pagination::PageRequest;
 use crate::service::appointments;
-use crate::service::pagination::PageRequest;
 
 #[derive(Default)]
 pub struct AppointmentQuery;

@@ -7,9 +7,9 @@ use crate::graphql::types::inputs::{ContactFilterInput, ContactOrderInput};
 use crate::graphql::{
     node_fields, node_selection, parse_id, request_ctx, selected, selected_nodes,
 };
+use crate::pagination::{DEFAULT_PAGE, MAX_PAGE, PageRequest};
 use crate::service::appointments;
 use crate::service::contacts::{self, ContactOrder};
-use crate::service::pagination::{DEFAULT_PAGE, MAX_PAGE, PageRequest};
 
 #[derive(Default)]
 pub struct ContactQuery;

@@ -5,8 +5,8 @@ use crate::graphql::types::access_record::{AccessLogVerification, AccessRecordCo
 use crate::graphql::types::inputs::AccessLogFilterInput;
 use crate::graphql::types::instruction::{Instruction, InstructionConnection};
 use crate::graphql::{parse_id, request_ctx};
-use crate::service::pagination::PageRequest;
-use crate::service::{instructions, ledger};
+use crate::pagination::PageRequest;
+use crate::service::instructions;
 
 #[derive(Default)]
 pub struct InstructionQuery;
@@ -51,7 +51,7 @@ impl InstructionQuery {
     ) -> GqlResult<AccessRecordConnection> {
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
-        let result = ledger::log_page(&request_ctx(ctx), &filter, &page)
+        let result = crate::service::access_log::page(&request_ctx(ctx), &filter, &page)
             .await
             .gql()?;
         Ok(AccessRecordConnection::new(result, filter))
@@ -59,7 +59,7 @@ impl InstructionQuery {
 
     /// Recomputes the tenant's hash chain from the first record (controller admin).
     async fn verify_access_log(&self, ctx: &Context<'_>) -> GqlResult<AccessLogVerification> {
-        ledger::verify_log(&request_ctx(ctx))
+        crate::service::access_log::verify(&request_ctx(ctx))
             .await
             .map(AccessLogVerification::from)
             .gql()

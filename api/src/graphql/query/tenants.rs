@@ -3,8 +3,8 @@ use async_graphql::{Context, ID, Object};
 use crate::domain::TenantId;
 use crate::error::{GqlResult, IntoGql};
 use crate::graphql::types::tenant::{Tenant, TenantConnection};
-use crate::graphql::{caller, db, parse_id};
-use crate::service::pagination::PageRequest;
+use crate::graphql::{parse_id, request_ctx};
+use crate::pagination::PageRequest;
 use crate::service::tenants;
 
 #[derive(Default)]
@@ -18,10 +18,7 @@ impl TenantQuery {
             .map(|id| parse_id::<TenantId>("id", &id))
             .transpose()
             .gql()?;
-        tenants::get(db(ctx), caller(ctx), id)
-            .await
-            .map(Tenant)
-            .gql()
+        tenants::get(&request_ctx(ctx), id).await.map(Tenant).gql()
     }
 
     /// Every controller account, oldest first (platform admin).
@@ -34,7 +31,7 @@ impl TenantQuery {
         before: Option<String>,
     ) -> GqlResult<TenantConnection> {
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
-        tenants::list(db(ctx), caller(ctx), &page)
+        tenants::list(&request_ctx(ctx), &page)
             .await
             .map(TenantConnection::from)
             .gql()

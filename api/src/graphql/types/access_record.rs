@@ -7,8 +7,8 @@ use crate::auth::ActorKind;
 use crate::domain::instruction::{AccessOperation, Purpose};
 use crate::error::{GqlResult, IntoGql};
 use crate::graphql::{request_ctx, to_id};
-use crate::service::ledger::{self, Outcome, RecordFilter, ResourceType, Verification};
-use crate::service::pagination::Page;
+use crate::ledger::{self, Outcome, RecordFilter, ResourceType, Verification};
+use crate::pagination::Page;
 
 /// One access to personal data, allowed or denied.
 pub struct AccessRecord(pub access_record::Model);
@@ -125,7 +125,7 @@ impl AccessRecordConnection {
         PageInfo::of(&self.page, ledger::cursor)
     }
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
-        ledger::log_count(&request_ctx(ctx), &self.filter)
+        crate::service::access_log::count(&request_ctx(ctx), &self.filter)
             .await
             .gql()
     }

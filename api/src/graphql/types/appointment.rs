@@ -9,10 +9,10 @@ use super::page::PageInfo;
 use crate::domain::instruction::DataCategory;
 use crate::error::{GqlResult, IntoGql};
 use crate::graphql::{request_ctx, selected, to_id};
+use crate::pagination::Page;
 use crate::policy::Grant;
 use crate::service::appointments::{self, AppointmentFilter};
 use crate::service::contacts;
-use crate::service::pagination::Page;
 
 /// A meeting with a contact.
 pub struct Appointment {

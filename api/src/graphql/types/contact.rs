@@ -12,10 +12,10 @@ use crate::domain::contact::{
 use crate::domain::instruction::DataCategory;
 use crate::error::{GqlResult, IntoGql, ServiceError};
 use crate::graphql::{request_ctx, selected_nodes, to_id};
+use crate::pagination::{Page, PageRequest};
 use crate::policy::Grant;
 use crate::service::appointments::{self, AppointmentFilter};
 use crate::service::contacts::{self, ContactFilter, ContactOrder};
-use crate::service::pagination::{Page, PageRequest};
 
 /// A person the controller does business with. Personal-data fields are nullable: a
 /// field outside the caller's instruction answers `FORBIDDEN` alone, leaving the rest.

@@ -357,7 +357,7 @@ impl IssueInstructionInput {
 pub struct AccessLogFilterInput {
     pub actor_kind: Option<crate::auth::ActorKind>,
     pub operation: Option<crate::domain::instruction::AccessOperation>,
-    pub outcome: Option<crate::service::ledger::Outcome>,
+    pub outcome: Option<crate::ledger::Outcome>,
     /// Records of accesses to this contact.
     pub contact_id: Option<ID>,
     pub instruction_id: Option<ID>,
@@ -370,8 +370,8 @@ pub struct AccessLogFilterInput {
 impl AccessLogFilterInput {
     /// # Errors
     /// [`Invalid`] for malformed ids.
-    pub fn parse(self) -> Result<crate::service::ledger::RecordFilter, Invalid> {
-        Ok(crate::service::ledger::RecordFilter {
+    pub fn parse(self) -> Result<crate::ledger::RecordFilter, Invalid> {
+        Ok(crate::ledger::RecordFilter {
             actor_kind: self.actor_kind,
             operation: self.operation,
             outcome: self.outcome,

@@ -6,8 +6,8 @@ use super::page::PageInfo;
 use crate::auth::ActorKind;
 use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
 use crate::graphql::{now, to_id};
+use crate::pagination::Page;
 use crate::service::instructions;
-use crate::service::pagination::Page;
 
 /// A controller's documented instruction to the processor.
 pub struct Instruction(pub processing_instruction::Model);

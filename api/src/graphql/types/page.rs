@@ -1,6 +1,6 @@
 use async_graphql::SimpleObject;
 
-use crate::service::pagination::Page;
+use crate::pagination::Page;
 
 /// Relay page information.
 #[derive(SimpleObject, Debug, Clone)]

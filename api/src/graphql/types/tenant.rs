@@ -5,7 +5,7 @@ use entities::tenant;
 use super::page::PageInfo;
 use crate::domain::tenant::{Jurisdiction, TenantStatus};
 use crate::graphql::to_id;
-use crate::service::pagination::{Page, timestamp_cursor};
+use crate::pagination::{Page, timestamp_cursor};
 
 /// A controller account.
 pub struct Tenant(pub tenant::Model);

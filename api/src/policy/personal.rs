@@ -1,10 +1,5 @@
-//! The one place that decides access to personal data, and records it.
-//!
-//! Every service call that touches tenant data begins its transaction with [`begin`]:
-//! the caller's right to the operation is decided against the controller's processing
-//! instructions, the tenant is pinned for the transaction (in the application, and on
-//! PostgreSQL in the database too, for row-level security), and the access is recorded
-//! in the ledger by [`TenantTx::commit`] — or, when refused, by [`begin`] itself.
+//! Access to personal data (contacts, appointments): decided against the controller's
+//! processing instructions, pinned to the tenant, recorded in the ledger.
 
 use std::collections::BTreeSet;
 use std::ops::Deref;
@@ -12,27 +7,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entities::processing_instruction;
-use sea_orm::{
-    AccessMode, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use crate::auth::{ActorKind, Caller, Role};
+use super::{RequestCtx, partner};
+use crate::auth::{ActorKind, Caller};
 use crate::domain::TenantId;
 use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
 use crate::error::ServiceError;
-use crate::service::ledger::{Ledger, NewRecord, Outcome, ResourceType};
-
-/// What a service call needs to know about the request it serves.
-pub struct RequestCtx<'a> {
-    pub db: &'a DatabaseConnection,
-    pub ledger: &'a Ledger,
-    pub caller: Option<&'a Caller>,
-    pub request_id: Option<&'a str>,
-    pub now: DateTime<Utc>,
-}
+use crate::ledger::{Attribution, NewRecord, Reach, ResourceType};
+use crate::tenancy::{self, Mode};
 
 /// An access a request asks for.
 #[derive(Debug, Clone)]
@@ -48,6 +32,14 @@ impl Access {
         Self {
             operation,
             resource,
+            fields,
+        }
+    }
+
+    fn reach(&self, fields: Vec<String>) -> Reach {
+        Reach {
+            operation: self.operation,
+            resource: self.resource,
             fields,
         }
     }
@@ -116,23 +108,17 @@ impl TenantTx<'_> {
     /// # Errors
     /// `Db` when the transaction or its records cannot be committed.
     pub async fn commit(self) -> Result<Arc<Grant>, ServiceError> {
+        let by = self.attribution();
         let mut records = Vec::new();
         if let Some((ids, count)) = &self.touched {
-            records.push(self.record(
-                Outcome::Allowed,
-                ids.clone(),
-                *count,
-                self.access.fields.clone(),
-                None,
-            ));
+            let reach = self.access.reach(self.access.fields.clone());
+            records.push(NewRecord::allowed(by.clone(), reach, ids.clone(), *count));
         }
         if !self.refused.is_empty() {
-            records.push(self.record(
-                Outcome::Denied,
-                Vec::new(),
-                0,
-                self.refused.clone(),
-                Some("fields outside the instruction's data categories".to_owned()),
+            records.push(NewRecord::denied(
+                by,
+                self.access.reach(self.refused.clone()),
+                "fields outside the instruction's data categories",
             ));
         }
         let ledger = self.ctx.ledger;
@@ -149,29 +135,15 @@ impl TenantTx<'_> {
         Ok(self.grant)
     }
 
-    fn record(
-        &self,
-        outcome: Outcome,
-        ids: Vec<Uuid>,
-        count: usize,
-        fields: Vec<String>,
-        reason: Option<String>,
-    ) -> NewRecord {
-        NewRecord {
+    fn attribution(&self) -> Attribution {
+        Attribution {
             tenant: self.grant.tenant,
-            recorded_at: self.ctx.now,
+            at: self.ctx.now,
             actor_kind: self.grant.actor_kind,
             actor_id: self.grant.actor_id.clone(),
             subprocessor_id: self.grant.subprocessor,
-            operation: self.access.operation,
-            resource_type: self.access.resource,
-            resource_ids: ids,
-            resource_count: count,
-            fields,
             purpose: Some(self.grant.purpose),
             instruction_id: Some(self.grant.instruction_id),
-            outcome,
-            reason,
             request_id: self.ctx.request_id.map(str::to_owned),
         }
     }
@@ -211,7 +183,12 @@ pub async fn begin<'a>(
             ),
         });
     };
-    let tx = begin_for_tenant(ctx.db, tenant, access.operation.writes()).await?;
+    let mode = if access.operation.writes() {
+        Mode::Write
+    } else {
+        Mode::Read
+    };
+    let tx = tenancy::begin_pinned(ctx.db, tenant, mode).await?;
     let decision = match caller.actor_kind() {
         ActorKind::Controller => Ok(Grant {
             tenant,
@@ -302,14 +279,10 @@ async fn instructed_grant(
         let (Some(token), Some(sp)) = (caller.token_id, caller.subprocessor) else {
             return Ok(Err(("not a partner token".into(), None)));
         };
-        if let Some(reason) = crate::service::partners::refusal(tx, tenant, token, sp, now).await? {
+        if let Some(reason) = partner::refusal(tx, tenant, token, sp, now).await? {
             return Ok(Err((reason, None)));
         }
-        match crate::service::partners::scope_categories(
-            &caller.scopes,
-            access.resource,
-            access.operation,
-        ) {
+        match partner::scope_categories(&caller.scopes, access.resource, access.operation) {
             Some(categories) => scope_limit = Some(categories),
             None => {
                 return Ok(Err((
@@ -407,130 +380,19 @@ async fn deny(
     instruction: Option<Uuid>,
     reason: String,
 ) -> ServiceError {
-    let record = NewRecord {
+    let by = Attribution {
         tenant,
-        recorded_at: ctx.now,
+        at: ctx.now,
         actor_kind: caller.actor_kind(),
         actor_id: caller.subject.clone(),
         subprocessor_id: caller.subprocessor,
-        operation: access.operation,
-        resource_type: access.resource,
-        resource_ids: Vec::new(),
-        resource_count: 0,
-        fields,
         purpose: caller.purpose,
         instruction_id: instruction,
-        outcome: Outcome::Denied,
-        reason: Some(reason.clone()),
         request_id: ctx.request_id.map(str::to_owned),
     };
+    let record = NewRecord::denied(by, access.reach(fields), reason.clone());
     match ctx.ledger.record(vec![record]).await {
         Ok(()) => ServiceError::Forbidden(reason),
         Err(e) => e,
-    }
-}
-
-/// Begins a transaction pinned to `tenant` without a caller check. Only for work already
-/// authorized another way (and for the tests that prove row-level security holds even
-/// for a query that forgets its tenant filter); resolvers go through [`begin`].
-///
-/// # Errors
-/// `Db` when the transaction cannot begin or the tenant cannot be set.
-pub async fn begin_for_tenant(
-    db: &DatabaseConnection,
-    tenant: TenantId,
-    writes: bool,
-) -> Result<DatabaseTransaction, ServiceError> {
-    let backend = db.get_database_backend();
-    let options = TransactionOptions {
-        // A deferred SQLite transaction that later writes can fail with SQLITE_BUSY
-        // instead of waiting; taking the write lock up front makes writers queue.
-        sqlite_transaction_mode: (backend == DatabaseBackend::Sqlite && writes)
-            .then_some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    };
-    begin_pinned(db, tenant, options).await
-}
-
-/// Begins a read-only transaction pinned to `tenant` that sees one snapshot throughout
-/// (PostgreSQL `REPEATABLE READ`; a SQLite transaction always does): for reading a chain
-/// and its head as of one moment while appenders go on.
-///
-/// # Errors
-/// `Db` when the transaction cannot begin or the tenant cannot be set.
-pub async fn begin_snapshot_for_tenant(
-    db: &DatabaseConnection,
-    tenant: TenantId,
-) -> Result<DatabaseTransaction, ServiceError> {
-    let options = if db.get_database_backend() == DatabaseBackend::Postgres {
-        TransactionOptions {
-            isolation_level: Some(IsolationLevel::RepeatableRead),
-            access_mode: Some(AccessMode::ReadOnly),
-            ..TransactionOptions::default()
-        }
-    } else {
-        TransactionOptions::default()
-    };
-    begin_pinned(db, tenant, options).await
-}
-
-async fn begin_pinned(
-    db: &DatabaseConnection,
-    tenant: TenantId,
-    options: TransactionOptions,
-) -> Result<DatabaseTransaction, ServiceError> {
-    let tx = db.begin_with_options(options).await?;
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        // Local to this transaction (`true`), bound as a parameter: the setting cannot
-        // survive into the pooled connection's next use.
-        tx.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true)",
-            [tenant.to_string().into()],
-        ))
-        .await?;
-    }
-    Ok(tx)
-}
-
-/// # Errors
-/// `Unauthenticated` without a caller, `Forbidden` for anyone but a platform admin.
-pub fn require_platform_admin(caller: Option<&Caller>) -> Result<&Caller, ServiceError> {
-    let caller = caller.ok_or(ServiceError::Unauthenticated)?;
-    if caller.role == Role::PlatformAdmin {
-        Ok(caller)
-    } else {
-        Err(ServiceError::Forbidden(
-            "platform admin role required".into(),
-        ))
-    }
-}
-
-/// The tenant of a controller's user.
-///
-/// # Errors
-/// `Unauthenticated` without a caller, `Forbidden` for callers outside a controller.
-pub fn require_controller(caller: Option<&Caller>) -> Result<TenantId, ServiceError> {
-    let caller = caller.ok_or(ServiceError::Unauthenticated)?;
-    match (caller.actor_kind(), caller.tenant) {
-        (ActorKind::Controller, Some(tenant)) => Ok(tenant),
-        (ActorKind::Controller, None) => Err(ServiceError::Unauthenticated),
-        _ => Err(ServiceError::Forbidden(
-            "only the controller's own users may do this".into(),
-        )),
-    }
-}
-
-/// The tenant of a controller's admin (instructions, the ledger).
-///
-/// # Errors
-/// As [`require_controller`], and `Forbidden` for a controller's plain user.
-pub fn require_controller_admin(caller: Option<&Caller>) -> Result<TenantId, ServiceError> {
-    let tenant = require_controller(caller)?;
-    match caller.map(|c| c.role) {
-        Some(Role::ControllerAdmin) => Ok(tenant),
-        _ => Err(ServiceError::Forbidden(
-            "controller admin role required".into(),
-        )),
     }
 }

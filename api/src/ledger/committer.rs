@@ -1,0 +1,380 @@
+//! The ledger's running parts: the group committer that chains reads' and denials'
+//! records, many requests to a commit, and the sealer that chains writes' pending
+//! records in the background.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use entities::access_pending;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use tokio::sync::{Notify, mpsc, oneshot};
+use uuid::Uuid;
+
+use super::NewRecord;
+use super::chain::{Head, append_after, chain, write};
+use crate::domain::TenantId;
+use crate::error::ServiceError;
+use crate::metrics::Metrics;
+use crate::tenancy::{self, Mode};
+
+/// Records written per group commit at most.
+const MAX_BATCH: usize = 1024;
+/// How long the sealer lets records gather after the first one it is told of.
+const SEAL_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long the sealer waits before retrying after a failure (the database is away).
+const SEAL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Seals a tenant's pending records into its chain and returns how many, in batches of
+/// one transaction each (see [`chain::chain`]).
+///
+/// # Errors
+/// `Db`; nothing of the failed batch is sealed, and the next call retries it.
+pub async fn seal(db: &DatabaseConnection, tenant: TenantId) -> Result<u64, ServiceError> {
+    const BATCH: u64 = 2_000;
+    // A read first: with nothing pending, no write transaction (and no flush) at all.
+    let tx = tenancy::begin_pinned(db, tenant, Mode::Read).await?;
+    let any = access_pending::Entity::find()
+        .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+        .one(&tx)
+        .await?
+        .is_some();
+    tx.commit().await?;
+    if !any {
+        return Ok(0);
+    }
+    let mut sealed = 0;
+    loop {
+        let tx = tenancy::begin_pinned(db, tenant, Mode::Write).await?;
+        let (n, _) = chain(&tx, tenant, Vec::new(), BATCH).await?;
+        tx.commit().await?;
+        sealed += n;
+        if n < BATCH {
+            return Ok(sealed);
+        }
+    }
+}
+
+/// Chains `records` now, in a transaction of their own, after whatever of the tenant's
+/// records are pending: for loading a ledger in bulk (the benchmark), and for appending
+/// as another server's committer would.
+///
+/// # Errors
+/// `Db`; nothing is appended.
+pub async fn append(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    records: &[NewRecord],
+) -> Result<Head, ServiceError> {
+    let tx = tenancy::begin_pinned(db, tenant, Mode::Write).await?;
+    let (_, head) = chain(
+        &tx,
+        tenant,
+        records.iter().map(NewRecord::pending).collect(),
+        MAX_BATCH as u64,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(head)
+}
+
+struct Job {
+    records: Vec<NewRecord>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+struct Shared {
+    db: DatabaseConnection,
+    committer: mpsc::Sender<Job>,
+    /// Tenants with records committed since their last sealing.
+    dirty: Mutex<BTreeSet<TenantId>>,
+    /// Tenants with writes committed since the group committer last swept them.
+    unswept: Mutex<BTreeSet<TenantId>>,
+    wake: Notify,
+    metrics: Arc<Metrics>,
+}
+
+/// A tenant set stays consistent whatever a panicking holder did (it is only inserted
+/// into, removed from and taken whole), so a poisoned lock is simply taken.
+fn locked(set: &Mutex<BTreeSet<TenantId>>) -> std::sync::MutexGuard<'_, BTreeSet<TenantId>> {
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeSet<TenantId>> {
+        locked(&self.dirty)
+    }
+
+    fn unswept(&self) -> std::sync::MutexGuard<'_, BTreeSet<TenantId>> {
+        locked(&self.unswept)
+    }
+
+    fn mark(&self, tenant: TenantId) {
+        self.dirty().insert(tenant);
+        self.wake.notify_one();
+    }
+}
+
+/// The ledger's running parts: the group committer for reads' and denials' records, and
+/// the sealer for writes'. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    /// `None` only in the benchmark's ledger-off mode.
+    shared: Option<Arc<Shared>>,
+}
+
+impl Ledger {
+    /// Starts the committer and the sealer on the current runtime, with every tenant
+    /// marked for sealing whatever an earlier run left pending (listed before this
+    /// returns, so only tenants that exist now are visited for that).
+    pub async fn start(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+        let (committer, receiver) = mpsc::channel(4 * MAX_BATCH);
+        let shared = Arc::new(Shared {
+            db,
+            committer,
+            dirty: Mutex::new(BTreeSet::new()),
+            unswept: Mutex::new(BTreeSet::new()),
+            wake: Notify::new(),
+            metrics,
+        });
+        tokio::spawn(crate::metrics::as_ledger_work(commit_loop(
+            shared.clone(),
+            receiver,
+        )));
+        if let Err(e) = mark_all_tenants(&shared).await {
+            tracing::error!(error = %e, "cannot list tenants to seal their leftovers; will retry");
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(SEAL_RETRY).await;
+                    if mark_all_tenants(&shared).await.is_ok() {
+                        break;
+                    }
+                }
+            });
+        }
+        tokio::spawn(crate::metrics::as_ledger_work(seal_loop(shared.clone())));
+        Self {
+            shared: Some(shared),
+        }
+    }
+
+    /// Benchmark only: a ledger that records nothing.
+    pub fn disabled() -> Self {
+        Self { shared: None }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Writes `records` in the caller's transaction `tx` (see [`write`]); after it
+    /// commits, tell the sealer with [`Ledger::committed`].
+    ///
+    /// # Errors
+    /// `DbErr`; the caller's transaction must then roll back.
+    pub async fn write_in<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        records: &[NewRecord],
+    ) -> Result<(), DbErr> {
+        if self.enabled() {
+            write(tx, records).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the sealer that `tenant` has newly committed records.
+    pub fn committed(&self, tenant: TenantId) {
+        if let Some(shared) = &self.shared {
+            shared.unswept().insert(tenant);
+            shared.mark(tenant);
+        }
+    }
+
+    /// Makes `records` durable in a transaction of their own, together with whatever
+    /// other requests are recording now (one commit, one flush).
+    ///
+    /// # Errors
+    /// `Db` when the batch could not be committed: the caller must not answer with the
+    /// data the records describe.
+    pub async fn record(&self, records: Vec<NewRecord>) -> Result<(), ServiceError> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        let gone = || ServiceError::Internal("the ledger is not running".into());
+        shared
+            .committer
+            .send(Job { records, done })
+            .await
+            .map_err(|_| gone())?;
+        wait.await
+            .map_err(|_| gone())?
+            .map_err(|e| ServiceError::Internal(format!("the ledger batch failed: {e}")))
+    }
+}
+
+async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
+    let postgres = shared.db.get_database_backend() == DatabaseBackend::Postgres;
+    // The heads this committer last wrote or read, per tenant.
+    let mut heads: std::collections::HashMap<TenantId, Head> = std::collections::HashMap::new();
+    while let Some(first) = receiver.recv().await {
+        // Whatever queued while the last batch was committing joins this one: batching
+        // grows with load and adds no wait when idle.
+        let mut jobs = vec![first];
+        let mut count = jobs[0].records.len();
+        while count < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => {
+                    count += job.records.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut by_tenant: BTreeMap<TenantId, Vec<access_pending::Model>> = BTreeMap::new();
+        for job in &jobs {
+            for r in &job.records {
+                by_tenant.entry(r.tenant()).or_default().push(r.pending());
+            }
+        }
+        Metrics::add(&shared.metrics.ledger_batches, 1);
+        Metrics::add(&shared.metrics.ledger_records, count as u64);
+        // Tenants whose head this committer knows and that have no writes to sweep take
+        // the one-statement path; the rest (and any it loses) one transaction together.
+        let unswept: BTreeSet<TenantId> = {
+            let mut marked = shared.unswept();
+            by_tenant
+                .keys()
+                .filter(|t| marked.remove(t))
+                .copied()
+                .collect()
+        };
+        let mut slow = BTreeMap::new();
+        for (tenant, records) in by_tenant {
+            let fast = match heads.get(&tenant) {
+                Some(head) if postgres && !unswept.contains(&tenant) => {
+                    append_after(&shared.db, tenant, head, &records).await
+                }
+                _ => Ok(None),
+            };
+            match fast {
+                Ok(Some(head)) => {
+                    heads.insert(tenant, head);
+                }
+                Ok(None) => {
+                    slow.insert(tenant, records);
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "ledger fast path failed");
+                    slow.insert(tenant, records);
+                }
+            }
+        }
+        let result = if slow.is_empty() {
+            Ok(Vec::new())
+        } else {
+            match commit_batch(&shared.db, &slow, MAX_BATCH as u64).await {
+                Err(e) => {
+                    // A pending record that cannot move (see the sealer's errors) must not
+                    // cost other requests their answers: chain without sweeping.
+                    tracing::error!(error = %e, records = count, "ledger batch failed; retrying without pending records");
+                    shared.unswept().extend(unswept.iter().copied());
+                    commit_batch(&shared.db, &slow, 0).await
+                }
+                ok => ok,
+            }
+        };
+        let result = match result {
+            Ok(moved) => {
+                heads.extend(moved);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = count, "ledger batch failed");
+                // What it swept and what it knew of these heads is unknown now.
+                slow.keys().for_each(|t| {
+                    heads.remove(t);
+                });
+                Err((slow.keys().copied().collect::<BTreeSet<_>>(), e.to_string()))
+            }
+        };
+        for job in jobs {
+            let failed = match &result {
+                Err((tenants, e)) if job.records.iter().any(|r| tenants.contains(&r.tenant())) => {
+                    Err(e.clone())
+                }
+                _ => Ok(()),
+            };
+            let _ = job.done.send(failed);
+        }
+    }
+}
+
+/// Chains a batch into its tenants' chains in one transaction, tenants in a fixed order
+/// (so two appenders can never wait on each other's heads), each after up to `sweep` of
+/// its pending records.
+async fn commit_batch(
+    db: &DatabaseConnection,
+    by_tenant: &BTreeMap<TenantId, Vec<access_pending::Model>>,
+    sweep: u64,
+) -> Result<Vec<(TenantId, Head)>, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    let tx = db.begin_with_options(options).await?;
+    let mut heads = Vec::with_capacity(by_tenant.len());
+    for (tenant, records) in by_tenant {
+        let (_, head) = chain(&tx, *tenant, records.clone(), sweep).await?;
+        heads.push((*tenant, head));
+    }
+    tx.commit().await?;
+    Ok(heads)
+}
+
+/// Marks every tenant for sealing: what an earlier run left pending is sealed like any
+/// other record.
+async fn mark_all_tenants(shared: &Shared) -> Result<(), DbErr> {
+    use entities::tenant;
+    let ids: Vec<Uuid> = tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::Id)
+        .into_tuple()
+        .all(&shared.db)
+        .await?;
+    ids.into_iter()
+        .for_each(|id| shared.mark(TenantId::from(id)));
+    Ok(())
+}
+
+/// Seals the tenants that had records committed, a moment after the first of them (so a
+/// busy tenant's records are sealed in batches), retrying failures.
+async fn seal_loop(shared: Arc<Shared>) {
+    loop {
+        shared.wake.notified().await;
+        tokio::time::sleep(SEAL_DELAY).await;
+        let tenants = std::mem::take(&mut *shared.dirty());
+        let mut failed = false;
+        for tenant in tenants {
+            match seal(&shared.db, tenant).await {
+                Ok(n) => Metrics::add(&shared.metrics.ledger_sealed, n),
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, error = %e, "sealing failed; will retry");
+                    shared.mark(tenant);
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            tokio::time::sleep(SEAL_RETRY).await;
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Reading a tenant's ledger: pages and counts of its records, the walk that verifies
+//! its chain, and the export anyone can re-hash.
+
+use chrono::{DateTime, Utc};
+use entities::{access_pending, access_record, ledger_head};
+use futures_util::TryStreamExt;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    StreamTrait, Value,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::chain::{canonical_bytes, exported};
+use super::{GENESIS, Outcome, ResourceType};
+use crate::auth::ActorKind;
+use crate::domain::TenantId;
+use crate::domain::instruction::AccessOperation;
+use crate::error::ServiceError;
+use crate::pagination::{Ordering, Page, PageRequest, fetch_page};
+use crate::tenancy::{self, Mode};
+
+/// How many of a tenant's records are written but not yet sealed.
+///
+/// # Errors
+/// `Db`.
+pub async fn unsealed<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    access_pending::Entity::find()
+        .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+        .count(db)
+        .await
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    pub actor_kind: Option<ActorKind>,
+    pub operation: Option<AccessOperation>,
+    pub outcome: Option<Outcome>,
+    pub contact_id: Option<Uuid>,
+    pub instruction_id: Option<Uuid>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn filtered<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    filter: &RecordFilter,
+) -> sea_orm::Select<access_record::Entity> {
+    use access_record::Column as C;
+    let mut select = access_record::Entity::find().filter(C::TenantId.eq(tenant.as_uuid()));
+    if let Some(kind) = filter.actor_kind {
+        select = select.filter(C::ActorKind.eq(kind.as_str()));
+    }
+    if let Some(op) = filter.operation {
+        select = select.filter(C::Operation.eq(op.as_str()));
+    }
+    if let Some(outcome) = filter.outcome {
+        select = select.filter(C::Outcome.eq(outcome.as_str()));
+    }
+    if let Some(contact) = filter.contact_id {
+        select = select
+            .filter(C::ResourceType.eq(ResourceType::Contact.as_str()))
+            .filter(crate::db::json_array_contains(
+                db.get_database_backend(),
+                "access_records.resource_ids",
+                contact.to_string(),
+            ));
+    }
+    if let Some(instruction) = filter.instruction_id {
+        select = select.filter(C::InstructionId.eq(instruction));
+    }
+    if let Some(since) = filter.since {
+        select = select.filter(C::RecordedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        select = select.filter(C::RecordedAt.lt(until));
+    }
+    select
+}
+
+/// One page of a tenant's records, oldest first.
+///
+/// # Errors
+/// `Validation` for a bad cursor; `Db`.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    filter: &RecordFilter,
+    page: &PageRequest,
+) -> Result<Page<access_record::Model>, ServiceError> {
+    let ordering = Ordering {
+        column: access_record::Column::Seq,
+        id: access_record::Column::Id,
+        descending: false,
+        key_value: |k| k.parse::<i64>().ok().map(Value::from),
+    };
+    Ok(fetch_page(db, filtered(db, tenant, filter), &ordering, page).await?)
+}
+
+/// How many of a tenant's records match.
+///
+/// # Errors
+/// `Db`.
+pub async fn count<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    filter: &RecordFilter,
+) -> Result<u64, ServiceError> {
+    use sea_orm::PaginatorTrait;
+    Ok(filtered(db, tenant, filter).count(db).await?)
+}
+
+pub fn cursor(record: &access_record::Model) -> String {
+    crate::pagination::Cursor {
+        key: record.seq.to_string(),
+        id: record.id,
+    }
+    .encode()
+}
+
+/// What `verifyAccessLog` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub valid: bool,
+    /// Records checked, from the first.
+    pub checked: u64,
+    /// The chain position (`seq`) of the first record that does not hold, if any.
+    pub first_broken_at: Option<i64>,
+    pub reason: Option<String>,
+    /// The chain head: keep it, and a later verification proves the log was only appended to.
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// Records written but not yet sealed into the chain (the sealer's backlog).
+    pub unsealed: u64,
+}
+
+/// A tenant's whole chain, first record first.
+fn in_chain_order(tenant: TenantId) -> sea_orm::Select<access_record::Entity> {
+    access_record::Entity::find()
+        .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
+        .order_by_asc(access_record::Column::Seq)
+}
+
+/// Walks a tenant's whole chain in order: every position present once, each record
+/// linked to its predecessor's hash and hashing to its own, the head pointing at the last.
+/// The records stream in one query while they are hashed, into one reused buffer.
+///
+/// # Errors
+/// `Db`.
+pub async fn verify<C: ConnectionTrait + StreamTrait>(
+    db: &C,
+    tenant: TenantId,
+) -> Result<Verification, ServiceError> {
+    let head = ledger_head::Entity::find_by_id(tenant.as_uuid())
+        .one(db)
+        .await?;
+    let (head_seq, head_hash) = head.map_or((0, GENESIS.to_owned()), |h| (h.seq, h.hash));
+    let unsealed = unsealed(db, tenant).await?;
+    let broken = |checked: u64, at: i64, reason: &str| Verification {
+        valid: false,
+        checked,
+        first_broken_at: Some(at),
+        reason: Some(reason.to_owned()),
+        head_seq,
+        head_hash: head_hash.clone(),
+        unsealed,
+    };
+    let mut expected_seq: i64 = 1;
+    let mut prev = GENESIS.to_owned();
+    let mut checked: u64 = 0;
+    let mut canonical = Vec::with_capacity(1024);
+    let mut stream = in_chain_order(tenant).stream(db).await?;
+    while let Some(record) = stream.try_next().await? {
+        if record.seq != expected_seq {
+            return Ok(broken(checked, expected_seq, "a record is missing"));
+        }
+        if record.prev_hash != prev {
+            return Ok(broken(
+                checked,
+                record.seq,
+                "the record does not link to its predecessor",
+            ));
+        }
+        canonical_bytes(&record, &mut canonical);
+        let mut stored = [0u8; 32];
+        let matches = hex::decode_to_slice(&record.hash, &mut stored).is_ok()
+            && Sha256::digest(&canonical).as_slice() == stored;
+        if !matches {
+            return Ok(broken(
+                checked,
+                record.seq,
+                "the record's content does not match its hash",
+            ));
+        }
+        checked += 1;
+        expected_seq += 1;
+        prev = record.hash;
+    }
+    drop(stream);
+    let last = expected_seq - 1;
+    if last != head_seq || prev != head_hash {
+        let at = std::cmp::min(last, head_seq) + 1;
+        return Ok(broken(checked, at, "the chain does not end at its head"));
+    }
+    Ok(Verification {
+        valid: true,
+        checked,
+        first_broken_at: None,
+        reason: None,
+        head_seq,
+        head_hash,
+        unsealed,
+    })
+}
+
+/// Streams a tenant's records, oldest first, as JSON Lines (the canonical object plus
+/// `hash`).
+///
+/// # Errors
+/// `Db`, or the writer's error as `Internal`.
+pub async fn export<C: ConnectionTrait + StreamTrait, W: std::io::Write>(
+    db: &C,
+    tenant: TenantId,
+    out: &mut W,
+) -> Result<u64, ServiceError> {
+    let mut written = 0;
+    let mut stream = in_chain_order(tenant).stream(db).await?;
+    while let Some(record) = stream.try_next().await? {
+        let line = exported(&record);
+        writeln!(out, "{line}")
+            .map_err(|e| ServiceError::Internal(format!("the export could not be written: {e}")))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Seals what is pending, then verifies `tenant`'s chain as of one snapshot: for the
+/// operator's `custodian ledger verify`, which holds the database's credentials.
+///
+/// # Errors
+/// `Db`.
+pub async fn verify_tenant(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+) -> Result<Verification, ServiceError> {
+    super::seal(db, tenant).await?;
+    let tx = tenancy::begin_pinned(db, tenant, Mode::Snapshot).await?;
+    let result = verify(&tx, tenant).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// Seals what is pending, then exports `tenant`'s chain as of one snapshot (see
+/// [`export`]): for the operator's `custodian ledger export`.
+///
+/// # Errors
+/// As [`export`].
+pub async fn export_tenant<W: std::io::Write>(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    out: &mut W,
+) -> Result<u64, ServiceError> {
+    super::seal(db, tenant).await?;
+    let tx = tenancy::begin_pinned(db, tenant, Mode::Snapshot).await?;
+    let written = export(&tx, tenant, out).await?;
+    tx.commit().await?;
+    Ok(written)
+}
