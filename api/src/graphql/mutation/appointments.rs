@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, Object};
 
 use crate::domain::AppointmentId;
 use crate::error::{GqlResult, IntoGql};
-use crate::graphql::types::appointment::Appointment;
+use crate::graphql::types::contact::Appointment;
 use crate::graphql::types::inputs::{CreateAppointmentInput, UpdateAppointmentInput};
 use crate::graphql::{parse_id, request_ctx, selected, to_id};
 use crate::service::appointments;

@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, Object};
 
 use crate::domain::AppointmentId;
 use crate::error::{GqlResult, IntoGql};
-use crate::graphql::types::appointment::{Appointment, AppointmentConnection};
+use crate::graphql::types::contact::{Appointment, AppointmentConnection};
 use crate::graphql::types::inputs::AppointmentFilterInput;
 use crate::graphql::{parse_id, request_ctx, selected, selected_nodes};
 use crate::pagination::PageRequest;

@@ -2,7 +2,6 @@
 //! exposed on purpose.
 
 pub mod access_record;
-pub mod appointment;
 pub mod contact;
 pub mod inputs;
 pub mod instruction;
