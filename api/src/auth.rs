@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::SharedClock;
 use crate::config::{AuthSettings, KeyAlgorithm};
-use crate::domain::TenantId;
 use crate::domain::instruction::Purpose;
+use crate::domain::{InstructionId, PartnerTokenId, SubprocessorId, TenantId};
 
 /// Seconds of clock skew tolerated on `exp` and `iat`.
 const LEEWAY_SECONDS: i64 = 30;
@@ -113,12 +113,12 @@ pub struct Caller {
     /// The purpose of processing the caller acts for (staff, admins, partners).
     pub purpose: Option<Purpose>,
     /// The one instruction the caller may act under, when its token names one.
-    pub instruction: Option<uuid::Uuid>,
+    pub instruction: Option<InstructionId>,
     pub scopes: Vec<String>,
     /// A partner token's id (`jti`): checked against its record on every request.
-    pub token_id: Option<uuid::Uuid>,
+    pub token_id: Option<PartnerTokenId>,
     /// The subprocessor a partner token was minted for (its `sub`).
-    pub subprocessor: Option<uuid::Uuid>,
+    pub subprocessor: Option<SubprocessorId>,
 }
 
 impl Caller {
@@ -193,11 +193,11 @@ pub struct TokenRequest {
     pub role: Role,
     pub tenant: Option<TenantId>,
     pub purpose: Option<Purpose>,
-    pub instruction: Option<uuid::Uuid>,
+    pub instruction: Option<InstructionId>,
     pub scopes: Vec<String>,
     pub ttl_seconds: i64,
     /// The token's id (`jti`), for tokens that can be revoked.
-    pub token_id: Option<uuid::Uuid>,
+    pub token_id: Option<PartnerTokenId>,
 }
 
 /// Verifies (and, with an HMAC key, mints) tokens with one pinned algorithm, issuer and
@@ -322,20 +322,20 @@ impl TokenAuthority {
         let instruction = claims
             .instruction
             .as_deref()
-            .map(uuid::Uuid::parse_str)
+            .map(InstructionId::parse)
             .transpose()
             .map_err(|_| AuthError::Invalid("instruction is not a UUID".into()))?;
         let token_id = claims
             .jti
             .as_deref()
-            .map(uuid::Uuid::parse_str)
+            .map(PartnerTokenId::parse)
             .transpose()
             .map_err(|_| AuthError::Invalid("jti is not a UUID".into()))?;
         let subprocessor = if role == Role::Subprocessor {
             if token_id.is_none() {
                 return Err(AuthError::Invalid("a partner token needs its jti".into()));
             }
-            Some(uuid::Uuid::parse_str(&claims.sub).map_err(|_| {
+            Some(SubprocessorId::parse(&claims.sub).map_err(|_| {
                 AuthError::Invalid("a partner token's sub is its subprocessor's id".into())
             })?)
         } else {

@@ -212,7 +212,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             let instruction = args
                 .instruction
                 .as_deref()
-                .map(uuid::Uuid::parse_str)
+                .map(crate::domain::InstructionId::parse)
                 .transpose()
                 .map_err(|_| anyhow::anyhow!("--instruction must be a UUID"))?;
             let authority =
@@ -357,7 +357,7 @@ async fn bench_fill(
             actor_id: "bench".into(),
             subprocessor_id: None,
             purpose: Some(Purpose::ServiceDelivery),
-            instruction_id: Some(tenant.as_uuid()),
+            instruction_id: Some(crate::policy::standing_instruction_id(tenant)),
             request_id: None,
         };
         let reach = ledger::Reach {

@@ -220,18 +220,18 @@ pub fn text_key(key: &str) -> Option<Value> {
     Some(Value::from(key.to_owned()))
 }
 
-pub fn timestamp_cursor(at: chrono::DateTime<chrono::Utc>, id: Uuid) -> String {
+pub fn timestamp_cursor(at: chrono::DateTime<chrono::Utc>, id: impl Into<Uuid>) -> String {
     Cursor {
         key: at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        id,
+        id: id.into(),
     }
     .encode()
 }
 
-pub fn text_cursor(key: &str, id: Uuid) -> String {
+pub fn text_cursor(key: &str, id: impl Into<Uuid>) -> String {
     Cursor {
         key: key.to_owned(),
-        id,
+        id: id.into(),
     }
     .encode()
 }

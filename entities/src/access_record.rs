@@ -1,20 +1,22 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::*;
+
 /// One access to personal data, allowed or denied. Append-only; `hash` chains it to the
 /// tenant's previous record.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "access_records")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Position in the tenant's chain, from 1.
     #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i64,
-    pub id: Uuid,
+    pub id: AccessRecordId,
     pub recorded_at: DateTimeUtc,
     pub actor_kind: String,
     pub actor_id: String,
-    pub subprocessor_id: Option<Uuid>,
+    pub subprocessor_id: Option<SubprocessorId>,
     pub operation: String,
     pub resource_type: String,
     #[sea_orm(column_type = "JsonBinary")]
@@ -23,7 +25,7 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary")]
     pub fields: Json,
     pub purpose: Option<String>,
-    pub instruction_id: Option<Uuid>,
+    pub instruction_id: Option<InstructionId>,
     pub outcome: String,
     pub reason: Option<String>,
     pub request_id: Option<String>,

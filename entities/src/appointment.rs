@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::*;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "appointments")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub contact_id: Uuid,
+    pub id: AppointmentId,
+    pub contact_id: ContactId,
     pub starts_at: DateTimeUtc,
     pub ends_at: DateTimeUtc,
     pub title: String,

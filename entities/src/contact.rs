@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::*;
+
 /// A controller's contact. `tenant_id` leads the key so every lookup is tenant-scoped and
 /// the table can be distributed by tenant.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "contacts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: ContactId,
     pub first_name: String,
     pub last_name: String,
     /// `[{address, kind}]`

@@ -6,6 +6,7 @@ pub mod access_pending;
 pub mod access_record;
 pub mod appointment;
 pub mod contact;
+pub mod ids;
 pub mod import_run;
 pub mod ledger_head;
 pub mod partner_token;

@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::*;
+
 /// A controller's documented instruction to the processor.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "processing_instructions")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: InstructionId,
     pub purpose: String,
     #[sea_orm(column_type = "JsonBinary")]
     pub actor_kinds: Json,

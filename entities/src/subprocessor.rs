@@ -1,11 +1,13 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::*;
+
 /// A third party the processor engages to process controllers' personal data.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "subprocessors")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: SubprocessorId,
     pub name: String,
     pub service: String,
     #[sea_orm(column_type = "JsonBinary")]

@@ -1,11 +1,13 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::*;
+
 /// A controller account. Not itself tenant-owned: its `id` is the tenant key.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: TenantId,
     pub name: String,
     /// JSON array of jurisdiction codes (`EEA`, `UK`, `CH`, `US_CA`, `US_NV`, `OTHER`).
     #[sea_orm(column_type = "JsonBinary")]

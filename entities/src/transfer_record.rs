@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::*;
+
 /// An international transfer of personal data to a subprocessor, and its safeguard.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "transfer_records")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub subprocessor_id: Uuid,
+    pub id: TransferId,
+    pub subprocessor_id: SubprocessorId,
     pub origin_region: String,
     pub destination_country: String,
     #[sea_orm(column_type = "JsonBinary")]

@@ -821,7 +821,7 @@ async fn tampering_with_the_ledger_is_detected(app: TestApp) {
             .unwrap();
         forged.prev_hash = forged.hash.clone();
         forged.seq = 7;
-        forged.id = uuid::Uuid::now_v7();
+        forged.id = custodian_api::domain::AccessRecordId::new();
         forged.actor_id = "mallory".into();
         forged.hash = custodian_api::ledger::hash_of(&forged);
         entities::access_record::Entity::insert(entities::access_record::ActiveModel::from(forged))

@@ -9,7 +9,10 @@ pub mod subprocessor;
 pub mod tenant;
 pub mod transfer;
 
-pub use ids::{AppointmentId, ContactId, TenantId};
+pub use ids::{
+    AccessRecordId, AppointmentId, ContactId, InstructionId, PartnerTokenId, SubprocessorId,
+    TenantId, TransferId,
+};
 
 /// A value rejected at the edge, naming the input field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -92,8 +92,8 @@ pub(crate) fn parse_id<T: From<uuid::Uuid>>(field: &str, id: &ID) -> Result<T, I
         .map_err(|_| Invalid::new(field, format!("{field} is not a valid ID")))
 }
 
-pub(crate) fn to_id(id: uuid::Uuid) -> ID {
-    ID(id.to_string())
+pub(crate) fn to_id(id: impl Into<uuid::Uuid>) -> ID {
+    ID(id.into().to_string())
 }
 
 /// The first selection of `field` on the nodes of the current connection field.

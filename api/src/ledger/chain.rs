@@ -12,10 +12,9 @@ use sea_orm::{
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::{GENESIS, NewRecord};
-use crate::domain::TenantId;
+use crate::domain::{AccessRecordId, InstructionId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
 use crate::tenancy::{PIN_EXPR, pin_value};
 
@@ -76,8 +75,8 @@ pub(super) struct Canonical<'a> {
     actor_id: &'a str,
     actor_kind: &'a str,
     fields: &'a serde_json::Value,
-    id: Uuid,
-    instruction_id: Option<Uuid>,
+    id: AccessRecordId,
+    instruction_id: Option<InstructionId>,
     operation: &'a str,
     outcome: &'a str,
     prev_hash: &'a str,
@@ -89,8 +88,8 @@ pub(super) struct Canonical<'a> {
     resource_ids: &'a serde_json::Value,
     resource_type: &'a str,
     seq: i64,
-    subprocessor_id: Option<Uuid>,
-    tenant_id: Uuid,
+    subprocessor_id: Option<SubprocessorId>,
+    tenant_id: TenantId,
 }
 
 impl<'a> From<&'a access_record::Model> for Canonical<'a> {
@@ -150,8 +149,8 @@ impl NewRecord {
     pub fn pending(&self) -> access_pending::Model {
         let by = &self.by;
         access_pending::Model {
-            tenant_id: by.tenant.as_uuid(),
-            id: Uuid::now_v7(),
+            tenant_id: by.tenant,
+            id: AccessRecordId::new(),
             recorded_at: by.at,
             actor_kind: by.actor_kind.as_str().to_owned(),
             actor_id: by.actor_id.clone(),
@@ -265,14 +264,14 @@ pub async fn chain<C: ConnectionTrait>(
                  INSERT INTO ledger_heads (tenant_id, seq, hash) SELECT $2, 0, $3 FROM pinned \
                  ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash"
             ),
-            [pin_value(tenant), tenant.as_uuid().into(), GENESIS.into()],
+            [pin_value(tenant), tenant.into(), GENESIS.into()],
         )
     } else {
         Statement::from_sql_and_values(
             backend,
             "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) \
              ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash",
-            [tenant.as_uuid().into(), GENESIS.into()],
+            [tenant.into(), GENESIS.into()],
         )
     };
     let head = db
@@ -282,13 +281,13 @@ pub async fn chain<C: ConnectionTrait>(
     let head: Head = (head.try_get("", "seq")?, head.try_get("", "hash")?);
     // Read after the lock: what an appender that held it before us moved is gone.
     let mut records = access_pending::Entity::find()
-        .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(access_pending::Column::TenantId.eq(tenant))
         .order_by_asc(access_pending::Column::RecordedAt)
         .order_by_asc(access_pending::Column::Id)
         .limit(limit)
         .all(db)
         .await?;
-    let moved: Vec<Uuid> = records.iter().map(|p| p.id).collect();
+    let moved: Vec<AccessRecordId> = records.iter().map(|p| p.id).collect();
     records.extend(fresh);
     let (linked, (seq, prev)) = link_all(records, head);
     let mut rows: Vec<access_record::ActiveModel> = linked.into_iter().map(Into::into).collect();
@@ -306,7 +305,7 @@ pub async fn chain<C: ConnectionTrait>(
             values.extend([
                 Value::from(seq),
                 Value::from(prev.clone()),
-                Value::from(tenant.as_uuid()),
+                Value::from(tenant),
             ]);
             let sql = format!(
                 "WITH appended AS ({}) UPDATE ledger_heads SET seq = ${}, hash = ${} WHERE tenant_id = ${}",
@@ -326,13 +325,13 @@ pub async fn chain<C: ConnectionTrait>(
         ledger_head::Entity::update_many()
             .col_expr(ledger_head::Column::Seq, Expr::value(seq))
             .col_expr(ledger_head::Column::Hash, Expr::value(prev.clone()))
-            .filter(ledger_head::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(ledger_head::Column::TenantId.eq(tenant))
             .exec(db)
             .await?;
     }
     for chunk in moved.chunks(1_000) {
         access_pending::Entity::delete_many()
-            .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(access_pending::Column::TenantId.eq(tenant))
             .filter(access_pending::Column::Id.is_in(chunk.iter().copied()))
             .exec(db)
             .await?;
@@ -359,7 +358,7 @@ pub(super) async fn append_after(
             APPEND_AFTER.as_str(),
             [
                 pin_value(tenant),
-                tenant.as_uuid().into(),
+                tenant.into(),
                 seq.into(),
                 prev.clone().into(),
                 head.0.into(),
@@ -402,20 +401,20 @@ mod tests {
 
     fn sample() -> access_record::Model {
         access_record::Model {
-            tenant_id: Uuid::now_v7(),
+            tenant_id: TenantId::new(),
             seq: 7,
-            id: Uuid::now_v7(),
+            id: AccessRecordId::new(),
             recorded_at: chrono::Utc::now(),
             actor_kind: "PROCESSOR_STAFF".into(),
             actor_id: "sam \"the\" ünïcode".into(),
             subprocessor_id: None,
             operation: "READ".into(),
             resource_type: "CONTACT".into(),
-            resource_ids: json!([Uuid::now_v7()]),
+            resource_ids: json!([uuid::Uuid::now_v7()]),
             resource_count: 1,
             fields: json!(["firstName", "emails"]),
             purpose: Some("SUPPORT".into()),
-            instruction_id: Some(Uuid::now_v7()),
+            instruction_id: Some(InstructionId::new()),
             outcome: "ALLOWED".into(),
             reason: None,
             request_id: Some("r-1".into()),

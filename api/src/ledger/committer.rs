@@ -37,7 +37,7 @@ pub async fn seal(db: &DatabaseConnection, tenant: TenantId) -> Result<u64, Serv
     // A read first: with nothing pending, no write transaction (and no flush) at all.
     let tx = tenancy::begin_pinned(db, tenant, Mode::Read).await?;
     let any = access_pending::Entity::find()
-        .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(access_pending::Column::TenantId.eq(tenant))
         .one(&tx)
         .await?
         .is_some();

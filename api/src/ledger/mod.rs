@@ -23,8 +23,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::auth::ActorKind;
-use crate::domain::TenantId;
 use crate::domain::instruction::{AccessOperation, Purpose};
+use crate::domain::{InstructionId, SubprocessorId, TenantId};
 
 pub use chain::{Head, canonical, hash_of};
 pub use committer::{Ledger, seal};
@@ -71,11 +71,11 @@ pub struct Attribution {
     pub at: DateTime<Utc>,
     pub actor_kind: ActorKind,
     pub actor_id: String,
-    pub subprocessor_id: Option<Uuid>,
+    pub subprocessor_id: Option<SubprocessorId>,
     pub purpose: Option<Purpose>,
     /// The instruction that allowed the access; for a refusal, the one that came
     /// closest, if any.
-    pub instruction_id: Option<Uuid>,
+    pub instruction_id: Option<InstructionId>,
     pub request_id: Option<String>,
 }
 

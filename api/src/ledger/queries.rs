@@ -9,13 +9,12 @@ use sea_orm::{
     StreamTrait, Value,
 };
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::chain::{canonical_bytes, exported};
 use super::{GENESIS, Outcome, ResourceType};
 use crate::auth::ActorKind;
-use crate::domain::TenantId;
 use crate::domain::instruction::AccessOperation;
+use crate::domain::{ContactId, InstructionId, TenantId};
 use crate::error::ServiceError;
 use crate::pagination::{Ordering, Page, PageRequest, fetch_page};
 use crate::tenancy::{self, Mode};
@@ -27,7 +26,7 @@ use crate::tenancy::{self, Mode};
 pub async fn unsealed<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     access_pending::Entity::find()
-        .filter(access_pending::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(access_pending::Column::TenantId.eq(tenant))
         .count(db)
         .await
 }
@@ -37,8 +36,8 @@ pub struct RecordFilter {
     pub actor_kind: Option<ActorKind>,
     pub operation: Option<AccessOperation>,
     pub outcome: Option<Outcome>,
-    pub contact_id: Option<Uuid>,
-    pub instruction_id: Option<Uuid>,
+    pub contact_id: Option<ContactId>,
+    pub instruction_id: Option<InstructionId>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -49,7 +48,7 @@ fn filtered<C: ConnectionTrait>(
     filter: &RecordFilter,
 ) -> sea_orm::Select<access_record::Entity> {
     use access_record::Column as C;
-    let mut select = access_record::Entity::find().filter(C::TenantId.eq(tenant.as_uuid()));
+    let mut select = access_record::Entity::find().filter(C::TenantId.eq(tenant));
     if let Some(kind) = filter.actor_kind {
         select = select.filter(C::ActorKind.eq(kind.as_str()));
     }
@@ -115,7 +114,7 @@ pub async fn count<C: ConnectionTrait>(
 pub fn cursor(record: &access_record::Model) -> String {
     crate::pagination::Cursor {
         key: record.seq.to_string(),
-        id: record.id,
+        id: record.id.into(),
     }
     .encode()
 }
@@ -139,7 +138,7 @@ pub struct Verification {
 /// A tenant's whole chain, first record first.
 fn in_chain_order(tenant: TenantId) -> sea_orm::Select<access_record::Entity> {
     access_record::Entity::find()
-        .filter(access_record::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(access_record::Column::TenantId.eq(tenant))
         .order_by_asc(access_record::Column::Seq)
 }
 
@@ -153,9 +152,7 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
     db: &C,
     tenant: TenantId,
 ) -> Result<Verification, ServiceError> {
-    let head = ledger_head::Entity::find_by_id(tenant.as_uuid())
-        .one(db)
-        .await?;
+    let head = ledger_head::Entity::find_by_id(tenant).one(db).await?;
     let (head_seq, head_hash) = head.map_or((0, GENESIS.to_owned()), |h| (h.seq, h.hash));
     let unsealed = unsealed(db, tenant).await?;
     let broken = |checked: u64, at: i64, reason: &str| Verification {

@@ -5,11 +5,10 @@ use std::collections::BTreeSet;
 
 use entities::{partner_token, subprocessor, subprocessor_objection};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
-use uuid::Uuid;
 
-use crate::domain::TenantId;
 use crate::domain::instruction::{AccessOperation, DataCategory};
 use crate::domain::subprocessor::{Scope, ScopeResource, SubprocessorStatus, status_at};
+use crate::domain::{PartnerTokenId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
 use crate::ledger::ResourceType;
 
@@ -47,12 +46,12 @@ pub fn scope_categories(
 pub async fn refusal<C: sea_orm::ConnectionTrait>(
     tx: &C,
     tenant: TenantId,
-    token_id: Uuid,
-    subprocessor_id: Uuid,
+    token_id: PartnerTokenId,
+    subprocessor_id: SubprocessorId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<String>, ServiceError> {
     let token = partner_token::Entity::find()
-        .filter(partner_token::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(partner_token::Column::TenantId.eq(tenant))
         .filter(partner_token::Column::Id.eq(token_id))
         .one(tx)
         .await?;
@@ -93,10 +92,10 @@ pub async fn refusal<C: sea_orm::ConnectionTrait>(
 pub async fn objection<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
-    subprocessor: Uuid,
+    subprocessor: SubprocessorId,
 ) -> Result<Option<subprocessor_objection::Model>, DbErr> {
     subprocessor_objection::Entity::find()
-        .filter(subprocessor_objection::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(subprocessor_objection::Column::TenantId.eq(tenant))
         .filter(subprocessor_objection::Column::SubprocessorId.eq(subprocessor))
         .one(db)
         .await

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::{RequestCtx, partner};
 use crate::auth::{ActorKind, Caller};
-use crate::domain::TenantId;
 use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
+use crate::domain::{InstructionId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
 use crate::ledger::{Attribution, NewRecord, Reach, ResourceType};
 use crate::tenancy::{self, Mode};
@@ -61,10 +61,10 @@ pub struct Grant {
     pub actor_kind: ActorKind,
     pub actor_id: String,
     pub purpose: Purpose,
-    pub instruction_id: Uuid,
+    pub instruction_id: InstructionId,
     pub categories: BTreeSet<DataCategory>,
     /// The subprocessor acting, for partner tokens.
-    pub subprocessor: Option<Uuid>,
+    pub subprocessor: Option<SubprocessorId>,
 }
 
 impl Grant {
@@ -94,8 +94,8 @@ impl TenantTx<'_> {
     }
 
     /// Notes the resources this access actually reached; they go into its record.
-    pub fn touched(&mut self, ids: impl IntoIterator<Item = Uuid>) {
-        let ids: Vec<Uuid> = ids.into_iter().collect();
+    pub fn touched<I: Into<Uuid>>(&mut self, ids: impl IntoIterator<Item = I>) {
+        let ids: Vec<Uuid> = ids.into_iter().map(Into::into).collect();
         let (all, count) = self.touched.get_or_insert_with(|| (Vec::new(), 0));
         *count += ids.len();
         all.extend(ids);
@@ -252,11 +252,11 @@ pub async fn begin<'a>(
 
 /// The standing direct-request instruction of a tenant has the tenant's own id: it exists
 /// from the tenant's creation and is never revoked, so no lookup is needed to name it.
-pub fn standing_instruction_id(tenant: TenantId) -> Uuid {
-    tenant.as_uuid()
+pub fn standing_instruction_id(tenant: TenantId) -> InstructionId {
+    InstructionId(tenant.as_uuid())
 }
 
-type Refusal = (String, Option<Uuid>);
+type Refusal = (String, Option<InstructionId>);
 
 async fn instructed_grant(
     tx: &DatabaseTransaction,
@@ -297,7 +297,7 @@ async fn instructed_grant(
         }
     }
     let mut query = processing_instruction::Entity::find()
-        .filter(processing_instruction::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(processing_instruction::Column::TenantId.eq(tenant))
         .filter(processing_instruction::Column::Purpose.eq(purpose.as_str()))
         .filter(processing_instruction::Column::RevokedAt.is_null())
         .filter(processing_instruction::Column::ValidFrom.lte(now))
@@ -338,7 +338,7 @@ async fn instructed_grant(
         })
         // The instruction covering the most of what is asked; the oldest among equals.
         .fold(
-            None::<(usize, Uuid, BTreeSet<DataCategory>)>,
+            None::<(usize, InstructionId, BTreeSet<DataCategory>)>,
             |best, next| match best {
                 Some(b) if b.0 >= next.0 => Some(b),
                 _ => Some(next),
@@ -377,7 +377,7 @@ async fn deny(
     tenant: TenantId,
     access: &Access,
     fields: Vec<String>,
-    instruction: Option<Uuid>,
+    instruction: Option<InstructionId>,
     reason: String,
 ) -> ServiceError {
     let by = Attribution {

@@ -53,9 +53,9 @@ pub async fn create(
     .await?;
     contacts::find(&tx, new.contact_id).await?;
     let model = appointment::ActiveModel {
-        tenant_id: Set(tx.tenant().as_uuid()),
-        id: Set(AppointmentId::new().as_uuid()),
-        contact_id: Set(new.contact_id.as_uuid()),
+        tenant_id: Set(tx.tenant()),
+        id: Set(AppointmentId::new()),
+        contact_id: Set(new.contact_id),
         starts_at: Set(new.starts_at),
         ends_at: Set(new.ends_at),
         title: Set(new.title),
@@ -160,7 +160,7 @@ pub async fn delete(
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
-    tx.touched([id.as_uuid()]);
+    tx.touched([id]);
     tx.commit().await?;
     Ok(id)
 }
@@ -233,15 +233,15 @@ async fn find(tx: &TenantTx<'_>, id: AppointmentId) -> Result<appointment::Model
 
 fn scoped(tx: &TenantTx<'_>, id: AppointmentId) -> SimpleExpr {
     appointment::Column::TenantId
-        .eq(tx.tenant().as_uuid())
-        .and(appointment::Column::Id.eq(id.as_uuid()))
+        .eq(tx.tenant())
+        .and(appointment::Column::Id.eq(id))
 }
 
 fn filtered(tx: &TenantTx<'_>, filter: &AppointmentFilter) -> Select<appointment::Entity> {
     let mut select =
-        appointment::Entity::find().filter(appointment::Column::TenantId.eq(tx.tenant().as_uuid()));
+        appointment::Entity::find().filter(appointment::Column::TenantId.eq(tx.tenant()));
     if let Some(contact) = filter.contact_id {
-        select = select.filter(appointment::Column::ContactId.eq(contact.as_uuid()));
+        select = select.filter(appointment::Column::ContactId.eq(contact));
     }
     if let Some(after) = filter.starts_after {
         select = select.filter(appointment::Column::StartsAt.gte(after));
@@ -266,12 +266,12 @@ fn stale(current: i32, expected: i32) -> ServiceError {
 /// As [`list`].
 pub async fn first_pages(
     ctx: &RequestCtx<'_>,
-    contacts: &[uuid::Uuid],
+    contacts: &[ContactId],
     first: u64,
     fields: Vec<String>,
 ) -> Result<
     (
-        std::collections::HashMap<uuid::Uuid, Page<appointment::Model>>,
+        std::collections::HashMap<ContactId, Page<appointment::Model>>,
         Arc<Grant>,
     ),
     ServiceError,
@@ -282,7 +282,7 @@ pub async fn first_pages(
         Access::new(AccessOperation::Read, ResourceType::Appointment, fields),
     )
     .await?;
-    let mut pages: std::collections::HashMap<uuid::Uuid, Page<appointment::Model>> = contacts
+    let mut pages: std::collections::HashMap<ContactId, Page<appointment::Model>> = contacts
         .iter()
         .map(|c| {
             (
@@ -301,7 +301,7 @@ pub async fn first_pages(
             DatabaseBackend::Postgres => format!("${i}"),
             _ => "?".to_owned(),
         };
-        let mut values: Vec<Value> = vec![tx.tenant().as_uuid().into()];
+        let mut values: Vec<Value> = vec![tx.tenant().into()];
         let list: Vec<String> = contacts
             .iter()
             .enumerate()

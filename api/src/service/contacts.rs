@@ -141,7 +141,7 @@ pub async fn delete(ctx: &RequestCtx<'_>, id: ContactId) -> Result<ContactId, Se
     if result.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
-    tx.touched([id.as_uuid()]);
+    tx.touched([id]);
     tx.commit().await?;
     Ok(id)
 }
@@ -231,8 +231,8 @@ pub(crate) async fn find(tx: &TenantTx<'_>, id: ContactId) -> Result<contact::Mo
 
 fn scoped(tx: &TenantTx<'_>, id: ContactId) -> SimpleExpr {
     contact::Column::TenantId
-        .eq(tx.tenant().as_uuid())
-        .and(contact::Column::Id.eq(id.as_uuid()))
+        .eq(tx.tenant())
+        .and(contact::Column::Id.eq(id))
 }
 
 fn stale(current: i32, expected: i32) -> ServiceError {
@@ -242,8 +242,7 @@ fn stale(current: i32, expected: i32) -> ServiceError {
 }
 
 fn filtered(tx: &TenantTx<'_>, filter: &ContactFilter) -> Select<contact::Entity> {
-    let mut select =
-        contact::Entity::find().filter(contact::Column::TenantId.eq(tx.tenant().as_uuid()));
+    let mut select = contact::Entity::find().filter(contact::Column::TenantId.eq(tx.tenant()));
     if let Some(text) = filter
         .text
         .as_deref()
@@ -390,7 +389,7 @@ async fn begin_new_contacts<'a>(
         Access::new(AccessOperation::Write, ResourceType::Contact, fields),
     )
     .await?;
-    if tenant::Entity::find_by_id(tx.tenant().as_uuid())
+    if tenant::Entity::find_by_id(tx.tenant())
         .one(&*tx)
         .await?
         .is_none()
@@ -407,8 +406,8 @@ fn blank(
     now: DateTime<Utc>,
 ) -> contact::Model {
     contact::Model {
-        tenant_id: tenant.as_uuid(),
-        id: ContactId::new().as_uuid(),
+        tenant_id: tenant,
+        id: ContactId::new(),
         first_name: String::new(),
         last_name: String::new(),
         emails: serde_json::json!([]),
@@ -439,7 +438,7 @@ const INSERT_CHUNK: usize = 500;
 /// One imported row as `json_to_recordset` reads it.
 #[derive(serde::Serialize)]
 struct ImportRow<'a> {
-    id: uuid::Uuid,
+    id: ContactId,
     first_name: &'a str,
     last_name: &'a str,
     emails: &'a serde_json::Value,
@@ -518,11 +517,7 @@ async fn insert_all(tx: &TenantTx<'_>, models: &[contact::Model]) -> Result<(), 
          custom_fields jsonb, tags jsonb, source text, marketing_email text, marketing_sms text, \
          marketing_phone text, opt_out_sale boolean, opt_out_sharing boolean, search_text text, \
          version integer)",
-        [
-            tx.tenant().as_uuid().into(),
-            json.into(),
-            models[0].created_at.into(),
-        ],
+        [tx.tenant().into(), json.into(), models[0].created_at.into()],
     ))
     .await?;
     Ok(())
@@ -538,7 +533,7 @@ pub struct ImportPosition {
 
 #[derive(Debug, Clone)]
 pub struct ImportOutcome {
-    pub ids: Vec<uuid::Uuid>,
+    pub ids: Vec<ContactId>,
     /// Rows of this batch an earlier attempt already committed.
     pub skipped: usize,
     /// For a keyed import, how many of its rows are now committed.
@@ -569,7 +564,7 @@ pub async fn import(
     let mut skip = 0usize;
     let mut committed = None;
     if let Some(p) = &position {
-        let done = import_run::Entity::find_by_id((tenant.as_uuid(), p.key.clone()))
+        let done = import_run::Entity::find_by_id((tenant, p.key.clone()))
             .one(&*tx)
             .await?
             .map_or(0, |r| r.rows_committed);
@@ -585,7 +580,7 @@ pub async fn import(
         let end = std::cmp::max(p.offset + rows.len() as i64, done);
         committed = Some(end);
         let run = import_run::ActiveModel {
-            tenant_id: Set(tenant.as_uuid()),
+            tenant_id: Set(tenant),
             import_key: Set(p.key.clone()),
             rows_committed: Set(end),
             created_at: Set(now),
@@ -615,7 +610,7 @@ pub async fn import(
             m
         })
         .collect();
-    let ids: Vec<uuid::Uuid> = models.iter().map(|m| m.id).collect();
+    let ids: Vec<ContactId> = models.iter().map(|m| m.id).collect();
     insert_all(&tx, &models).await?;
     if !ids.is_empty() {
         tx.touched(ids.iter().copied());
@@ -636,7 +631,7 @@ pub async fn import(
 pub async fn import_progress(ctx: &RequestCtx<'_>, key: &str) -> Result<i64, ServiceError> {
     use entities::import_run;
     let tx = policy::controller(ctx, policy::Mode::Read).await?;
-    let done = import_run::Entity::find_by_id((tx.tenant().as_uuid(), key.to_owned()))
+    let done = import_run::Entity::find_by_id((tx.tenant(), key.to_owned()))
         .one(&*tx)
         .await?
         .map_or(0, |r| r.rows_committed);

@@ -4,12 +4,11 @@ use chrono::{DateTime, Utc};
 use entities::processing_instruction;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter};
-use uuid::Uuid;
 
 use super::to_json;
 use crate::auth::ActorKind;
 use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
-use crate::domain::{Invalid, TenantId, optional_text};
+use crate::domain::{InstructionId, Invalid, SubprocessorId, TenantId, optional_text};
 use crate::error::ServiceError;
 use crate::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_key};
 use crate::policy::{self, Mode, RequestCtx, standing_instruction_id};
@@ -19,7 +18,7 @@ use crate::policy::{self, Mode, RequestCtx, standing_instruction_id};
 pub struct NewInstruction {
     pub purpose: Purpose,
     pub actor_kinds: Vec<ActorKind>,
-    pub subprocessor_ids: Vec<Uuid>,
+    pub subprocessor_ids: Vec<SubprocessorId>,
     pub data_categories: Vec<DataCategory>,
     pub operations: Vec<AccessOperation>,
     pub valid_from: Option<DateTime<Utc>>,
@@ -32,7 +31,7 @@ pub struct NewInstruction {
 pub struct InstructionParts<'a> {
     pub purpose: Purpose,
     pub actor_kinds: &'a [ActorKind],
-    pub subprocessor_ids: Vec<Uuid>,
+    pub subprocessor_ids: Vec<SubprocessorId>,
     pub data_categories: &'a [DataCategory],
     pub operations: &'a [AccessOperation],
     pub valid_from: Option<DateTime<Utc>>,
@@ -121,7 +120,7 @@ pub(crate) async fn create_standing<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let model = processing_instruction::ActiveModel {
-        tenant_id: Set(tenant.as_uuid()),
+        tenant_id: Set(tenant),
         id: Set(standing_instruction_id(tenant)),
         purpose: Set(Purpose::ServiceDelivery.as_str().to_owned()),
         actor_kinds: Set(kinds_json(&[ActorKind::Controller])),
@@ -162,8 +161,8 @@ pub async fn issue(
     let tenant = tx.tenant();
     let subject = tx.actor().id.clone();
     let model = processing_instruction::ActiveModel {
-        tenant_id: Set(tenant.as_uuid()),
-        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        id: Set(InstructionId::new()),
         purpose: Set(new.purpose.as_str().to_owned()),
         actor_kinds: Set(kinds_json(&new.actor_kinds)),
         subprocessor_ids: Set(to_json(&new.subprocessor_ids)),
@@ -197,7 +196,7 @@ pub async fn issue(
 #[tracing::instrument(skip_all, fields(instruction_id = %id))]
 pub async fn revoke(
     ctx: &RequestCtx<'_>,
-    id: Uuid,
+    id: InstructionId,
     reason: Option<String>,
 ) -> Result<processing_instruction::Model, ServiceError> {
     let tx = policy::controller_admin(ctx, Mode::Write).await?;
@@ -243,7 +242,7 @@ pub async fn list(
     let tx = policy::controller(ctx, Mode::Read).await?;
     let tenant = tx.tenant();
     let mut select = processing_instruction::Entity::find()
-        .filter(processing_instruction::Column::TenantId.eq(tenant.as_uuid()));
+        .filter(processing_instruction::Column::TenantId.eq(tenant));
     if active_only {
         use sea_orm::Condition;
         select = select
@@ -270,7 +269,7 @@ pub async fn list(
 /// `NotFound`; `Unauthenticated`/`Forbidden` outside the controller; `Db`.
 pub async fn get(
     ctx: &RequestCtx<'_>,
-    id: Uuid,
+    id: InstructionId,
 ) -> Result<processing_instruction::Model, ServiceError> {
     let tx = policy::controller(ctx, Mode::Read).await?;
     let tenant = tx.tenant();
@@ -282,10 +281,10 @@ pub async fn get(
 async fn find<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
-    id: Uuid,
+    id: InstructionId,
 ) -> Result<processing_instruction::Model, ServiceError> {
     processing_instruction::Entity::find()
-        .filter(processing_instruction::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(processing_instruction::Column::TenantId.eq(tenant))
         .filter(processing_instruction::Column::Id.eq(id))
         .one(db)
         .await?

@@ -5,12 +5,11 @@ use chrono::Duration;
 use entities::{partner_token, tenant};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
-use uuid::Uuid;
 
 use crate::auth::{Role, TokenAuthority, TokenRequest};
 use crate::domain::instruction::Purpose;
 use crate::domain::subprocessor::{Scope, SubprocessorStatus, status_at};
-use crate::domain::{Invalid, TenantId};
+use crate::domain::{Invalid, PartnerTokenId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
 use crate::policy::{self, Mode, RequestCtx};
 
@@ -20,7 +19,7 @@ pub const MAX_TTL_SECONDS: i64 = 90 * 86_400;
 #[derive(Debug, Clone)]
 pub struct NewPartnerToken {
     pub tenant: TenantId,
-    pub subprocessor: Uuid,
+    pub subprocessor: SubprocessorId,
     pub purpose: Purpose,
     pub scopes: Vec<String>,
     pub ttl_seconds: i64,
@@ -31,7 +30,7 @@ impl NewPartnerToken {
     /// [`Invalid`] naming the field at fault.
     pub fn parse(
         tenant: TenantId,
-        subprocessor: Uuid,
+        subprocessor: SubprocessorId,
         purpose: Purpose,
         scopes: &[String],
         ttl_seconds: i64,
@@ -77,7 +76,7 @@ pub async fn mint(
     new: NewPartnerToken,
 ) -> Result<(partner_token::Model, String), ServiceError> {
     let tx = policy::platform_admin_on(ctx, new.tenant, Mode::Write).await?;
-    tenant::Entity::find_by_id(new.tenant.as_uuid())
+    tenant::Entity::find_by_id(new.tenant)
         .one(&*tx)
         .await?
         .ok_or(ServiceError::NotFound)?;
@@ -85,7 +84,7 @@ pub async fn mint(
     if status_at(sp.effective_at, sp.retired_at, ctx.now) == SubprocessorStatus::Retired {
         return Err(Invalid::new("subprocessorId", "the subprocessor is retired").into());
     }
-    let id = Uuid::now_v7();
+    let id = PartnerTokenId::new();
     let token = authority
         .mint(&TokenRequest {
             subject: sp.id.to_string(),
@@ -99,7 +98,7 @@ pub async fn mint(
         })
         .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
     let model = partner_token::ActiveModel {
-        tenant_id: Set(new.tenant.as_uuid()),
+        tenant_id: Set(new.tenant),
         id: Set(id),
         subprocessor_id: Set(sp.id),
         purpose: Set(new.purpose.as_str().to_owned()),
@@ -125,11 +124,11 @@ pub async fn mint(
 pub async fn revoke(
     ctx: &RequestCtx<'_>,
     tenant: TenantId,
-    id: Uuid,
+    id: PartnerTokenId,
 ) -> Result<partner_token::Model, ServiceError> {
     let tx = policy::platform_admin_on(ctx, tenant, Mode::Write).await?;
     let model = partner_token::Entity::find()
-        .filter(partner_token::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(partner_token::Column::TenantId.eq(tenant))
         .filter(partner_token::Column::Id.eq(id))
         .one(&*tx)
         .await?
@@ -157,7 +156,7 @@ pub async fn list(
 ) -> Result<Vec<partner_token::Model>, ServiceError> {
     let tx = policy::platform_admin_on(ctx, tenant, Mode::Read).await?;
     let rows = partner_token::Entity::find()
-        .filter(partner_token::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(partner_token::Column::TenantId.eq(tenant))
         .order_by_asc(partner_token::Column::IssuedAt)
         .all(&*tx)
         .await?;

@@ -6,11 +6,10 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
-use uuid::Uuid;
 
 use super::to_json;
-use crate::domain::Invalid;
 use crate::domain::subprocessor::{NewSubprocessor, earliest_effective};
+use crate::domain::{Invalid, SubprocessorId};
 use crate::error::ServiceError;
 use crate::policy::{self, Mode, RequestCtx, Viewer};
 
@@ -37,7 +36,7 @@ pub async fn register(
         )));
     }
     let model = subprocessor::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(SubprocessorId::new()),
         name: Set(new.name),
         service: Set(new.service),
         data_categories: Set(to_json(&new.data_categories)),
@@ -67,7 +66,7 @@ pub async fn register(
 #[tracing::instrument(skip_all, fields(subprocessor_id = %id))]
 pub async fn announce(
     ctx: &RequestCtx<'_>,
-    id: Uuid,
+    id: SubprocessorId,
     effective_at: Option<DateTime<Utc>>,
 ) -> Result<subprocessor::Model, ServiceError> {
     let tx = policy::registry(ctx, Mode::Write).await?;
@@ -105,7 +104,10 @@ pub async fn announce(
 ///
 /// # Errors
 /// `NotFound`; `Conflict` when already retired; `Db`.
-pub async fn retire(ctx: &RequestCtx<'_>, id: Uuid) -> Result<subprocessor::Model, ServiceError> {
+pub async fn retire(
+    ctx: &RequestCtx<'_>,
+    id: SubprocessorId,
+) -> Result<subprocessor::Model, ServiceError> {
     let tx = policy::registry(ctx, Mode::Write).await?;
     let model = find(&*tx, id).await?;
     if model.retired_at.is_some() {
@@ -149,7 +151,10 @@ pub(crate) async fn visible<C: ConnectionTrait>(
 ///
 /// # Errors
 /// `NotFound` when the caller may not see it; `Db`.
-pub async fn get(ctx: &RequestCtx<'_>, id: Uuid) -> Result<subprocessor::Model, ServiceError> {
+pub async fn get(
+    ctx: &RequestCtx<'_>,
+    id: SubprocessorId,
+) -> Result<subprocessor::Model, ServiceError> {
     let tx = policy::registry_view(ctx).await?;
     let model = find_visible(&*tx, tx.viewer(), id).await?;
     tx.commit().await?;
@@ -160,7 +165,7 @@ pub async fn get(ctx: &RequestCtx<'_>, id: Uuid) -> Result<subprocessor::Model, 
 async fn find_visible<C: ConnectionTrait>(
     db: &C,
     viewer: Viewer,
-    id: Uuid,
+    id: SubprocessorId,
 ) -> Result<subprocessor::Model, ServiceError> {
     let model = find(db, id).await?;
     if viewer != Viewer::PlatformAdmin && model.announced_at.is_none() {
@@ -171,7 +176,7 @@ async fn find_visible<C: ConnectionTrait>(
 
 pub(crate) async fn find<C: ConnectionTrait>(
     db: &C,
-    id: Uuid,
+    id: SubprocessorId,
 ) -> Result<subprocessor::Model, ServiceError> {
     subprocessor::Entity::find_by_id(id)
         .one(db)
@@ -187,7 +192,7 @@ pub(crate) async fn find<C: ConnectionTrait>(
 #[tracing::instrument(skip_all, fields(subprocessor_id = %id))]
 pub async fn object(
     ctx: &RequestCtx<'_>,
-    id: Uuid,
+    id: SubprocessorId,
     reason: Option<String>,
 ) -> Result<subprocessor_objection::Model, ServiceError> {
     let tx = policy::controller_admin(ctx, Mode::Write).await?;
@@ -202,7 +207,7 @@ pub async fn object(
         ));
     }
     let model = subprocessor_objection::ActiveModel {
-        tenant_id: Set(tenant.as_uuid()),
+        tenant_id: Set(tenant),
         subprocessor_id: Set(id),
         reason: Set(reason),
         objected_by: Set(tx.actor().id.clone()),
@@ -220,11 +225,14 @@ pub async fn object(
 ///
 /// # Errors
 /// `NotFound` when there is none; `Db`.
-pub async fn withdraw_objection(ctx: &RequestCtx<'_>, id: Uuid) -> Result<Uuid, ServiceError> {
+pub async fn withdraw_objection(
+    ctx: &RequestCtx<'_>,
+    id: SubprocessorId,
+) -> Result<SubprocessorId, ServiceError> {
     let tx = policy::controller_admin(ctx, Mode::Write).await?;
     let tenant = tx.tenant();
     let result = subprocessor_objection::Entity::delete_many()
-        .filter(subprocessor_objection::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(subprocessor_objection::Column::TenantId.eq(tenant))
         .filter(subprocessor_objection::Column::SubprocessorId.eq(id))
         .exec(&*tx)
         .await?;
@@ -242,7 +250,7 @@ pub async fn withdraw_objection(ctx: &RequestCtx<'_>, id: Uuid) -> Result<Uuid, 
 /// As [`list`].
 pub async fn objections(
     ctx: &RequestCtx<'_>,
-    subprocessor: Uuid,
+    subprocessor: SubprocessorId,
 ) -> Result<Vec<subprocessor_objection::Model>, ServiceError> {
     let tx = policy::registry_view(ctx).await?;
     let rows = match tx.viewer() {

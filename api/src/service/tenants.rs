@@ -23,7 +23,7 @@ pub async fn create(ctx: &RequestCtx<'_>, new: NewTenant) -> Result<tenant::Mode
     let tx = policy::platform_admin_on(ctx, id, Mode::Write).await?;
     let admin = tx.actor().id.clone();
     let model = tenant::ActiveModel {
-        id: Set(id.as_uuid()),
+        id: Set(id),
         name: Set(new.name),
         jurisdictions: Set(to_json(&new.jurisdictions)),
         owner_attests_adult: Set(true),
@@ -72,7 +72,7 @@ pub async fn get(
     id: Option<TenantId>,
 ) -> Result<tenant::Model, ServiceError> {
     let (tx, wanted) = policy::account(ctx, id).await?;
-    let found = tenant::Entity::find_by_id(wanted.as_uuid())
+    let found = tenant::Entity::find_by_id(wanted)
         .order_by_asc(tenant::Column::Id)
         .one(&*tx)
         .await?

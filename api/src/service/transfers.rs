@@ -7,13 +7,12 @@ use chrono::{DateTime, Utc};
 use entities::{processing_instruction, subprocessor, tenant, transfer_record};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use uuid::Uuid;
 
 use super::to_json;
-use crate::domain::Invalid;
 use crate::domain::instruction::DataCategory;
 use crate::domain::subprocessor::{SubprocessorStatus, status_at};
 use crate::domain::transfer::NewTransfer;
+use crate::domain::{Invalid, SubprocessorId, TransferId};
 use crate::error::ServiceError;
 use crate::policy::{self, Mode, RequestCtx, Viewer};
 
@@ -26,7 +25,7 @@ use crate::policy::{self, Mode, RequestCtx, Viewer};
 #[tracing::instrument(skip_all, fields(subprocessor_id = %subprocessor_id))]
 pub async fn record(
     ctx: &RequestCtx<'_>,
-    subprocessor_id: Uuid,
+    subprocessor_id: SubprocessorId,
     new: NewTransfer,
 ) -> Result<transfer_record::Model, ServiceError> {
     let tx = policy::registry(ctx, Mode::Write).await?;
@@ -49,7 +48,7 @@ pub async fn record(
         .into());
     }
     let model = transfer_record::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(TransferId::new()),
         subprocessor_id: Set(subprocessor_id),
         origin_region: Set(new.origin.as_str().to_owned()),
         destination_country: Set(new.destination),
@@ -79,10 +78,10 @@ pub async fn record(
 /// `Forbidden` for staff and partners; `Db`.
 pub async fn list(
     ctx: &RequestCtx<'_>,
-    subprocessor_id: Option<Uuid>,
+    subprocessor_id: Option<SubprocessorId>,
 ) -> Result<Vec<transfer_record::Model>, ServiceError> {
     let tx = policy::registry_view(ctx).await?;
-    let visible: Vec<Uuid> = super::subprocessors::visible(&*tx, tx.viewer())
+    let visible: Vec<SubprocessorId> = super::subprocessors::visible(&*tx, tx.viewer())
         .await?
         .into_iter()
         .map(|s| s.id)
@@ -119,20 +118,20 @@ pub async fn record_of_processing(
 ) -> Result<RecordOfProcessing, ServiceError> {
     let tx = policy::controller(ctx, Mode::Read).await?;
     let tenant = tx.tenant();
-    let controller = tenant::Entity::find_by_id(tenant.as_uuid())
+    let controller = tenant::Entity::find_by_id(tenant)
         .one(&*tx)
         .await?
         .ok_or(ServiceError::NotFound)?;
     let activities: Vec<processing_instruction::Model> = processing_instruction::Entity::find()
-        .filter(processing_instruction::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(processing_instruction::Column::TenantId.eq(tenant))
         .order_by_asc(processing_instruction::Column::IssuedAt)
         .all(&*tx)
         .await?
         .into_iter()
         .filter(|i| super::instructions::is_active(i, ctx.now))
         .collect();
-    let objected: Vec<Uuid> = entities::subprocessor_objection::Entity::find()
-        .filter(entities::subprocessor_objection::Column::TenantId.eq(tenant.as_uuid()))
+    let objected: Vec<SubprocessorId> = entities::subprocessor_objection::Entity::find()
+        .filter(entities::subprocessor_objection::Column::TenantId.eq(tenant))
         .all(&*tx)
         .await?
         .into_iter()
@@ -150,7 +149,7 @@ pub async fn record_of_processing(
                 (sp, o)
             })
             .collect();
-    let ids: Vec<Uuid> = subprocessors.iter().map(|(s, _)| s.id).collect();
+    let ids: Vec<SubprocessorId> = subprocessors.iter().map(|(s, _)| s.id).collect();
     let transfers = transfer_record::Entity::find()
         .filter(transfer_record::Column::SubprocessorId.is_in(ids))
         .order_by_asc(transfer_record::Column::CreatedAt)

@@ -49,7 +49,7 @@ impl AppointmentMutation {
         let id = parse_id::<AppointmentId>("id", &id).gql()?;
         appointments::delete(&request_ctx(ctx), id)
             .await
-            .map(|id| to_id(id.as_uuid()))
+            .map(to_id)
             .gql()
     }
 }

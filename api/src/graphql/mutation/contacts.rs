@@ -119,7 +119,7 @@ impl ContactMutation {
         let id = parse_id::<ContactId>("id", &id).gql()?;
         contacts::delete(&request_ctx(ctx), id)
             .await
-            .map(|id| to_id(id.as_uuid()))
+            .map(to_id)
             .gql()
     }
 }

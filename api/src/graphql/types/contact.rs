@@ -41,7 +41,8 @@ impl Contact {
 /// The first `first` appointments of every contact of a page, read in one query.
 pub struct PrefetchedAppointments {
     pub first: u64,
-    pub pages: std::collections::HashMap<uuid::Uuid, Page<entities::appointment::Model>>,
+    pub pages:
+        std::collections::HashMap<crate::domain::ContactId, Page<entities::appointment::Model>>,
     pub grant: Arc<Grant>,
 }
 
@@ -206,7 +207,7 @@ impl Contact {
         check(&self.grant, DataCategory::Appointments)?;
         let page = PageRequest::parse(first, after.as_deref(), last, before.as_deref()).gql()?;
         let filter = AppointmentFilter {
-            contact_id: Some(self.model.id.into()),
+            contact_id: Some(self.model.id),
             ..AppointmentFilter::default()
         };
         if let Some(pre) = &self.prefetched
@@ -265,7 +266,7 @@ impl ContactConnection {
     }
 
     /// The page's contact ids, for prefetching what their nodes select.
-    pub fn contact_ids(&self) -> Vec<uuid::Uuid> {
+    pub fn contact_ids(&self) -> Vec<crate::domain::ContactId> {
         self.page.items.iter().map(|c| c.id).collect()
     }
 
@@ -325,7 +326,7 @@ impl Appointment {
     async fn contact(&self, ctx: &Context<'_>) -> GqlResult<Option<Contact>> {
         let (model, grant) = contacts::get(
             &request_ctx(ctx),
-            self.model.contact_id.into(),
+            self.model.contact_id,
             selected(ctx),
         )
         .await

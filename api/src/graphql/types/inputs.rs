@@ -335,7 +335,9 @@ impl IssueInstructionInput {
             .subprocessor_ids
             .iter()
             .enumerate()
-            .map(|(i, id)| parse_id::<uuid::Uuid>(&format!("subprocessorIds[{i}]"), id))
+            .map(|(i, id)| {
+                parse_id::<crate::domain::SubprocessorId>(&format!("subprocessorIds[{i}]"), id)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         crate::service::instructions::NewInstruction::parse(
             crate::service::instructions::InstructionParts {
@@ -445,7 +447,13 @@ impl RecordTransferInput {
     pub fn parse(
         &self,
         now: DateTime<Utc>,
-    ) -> Result<(uuid::Uuid, crate::domain::transfer::NewTransfer), Invalid> {
+    ) -> Result<
+        (
+            crate::domain::SubprocessorId,
+            crate::domain::transfer::NewTransfer,
+        ),
+        Invalid,
+    > {
         let subprocessor = parse_id("subprocessorId", &self.subprocessor_id)?;
         let new = crate::domain::transfer::NewTransfer::parse(
             crate::domain::transfer::TransferParts {
