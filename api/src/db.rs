@@ -68,8 +68,8 @@ pub const MOVE_ONLY_TABLES: [&str; 1] = ["access_pending"];
 /// PostgreSQL only; a no-op on SQLite.
 ///
 /// # Errors
-/// `Db` when the role name is not a plain identifier or a grant fails.
-pub async fn grant_app_role(db: &DatabaseConnection, role: &str) -> Result<(), DbErr> {
+/// When the role name is not a plain identifier (nothing is granted), or a grant fails.
+pub async fn grant_app_role(db: &DatabaseConnection, role: &str) -> anyhow::Result<()> {
     if db.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());
     }
@@ -80,9 +80,7 @@ pub async fn grant_app_role(db: &DatabaseConnection, role: &str) -> Result<(), D
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !plain {
-        return Err(DbErr::Custom(format!(
-            "application role {role:?} must be a lower-case SQL identifier"
-        )));
+        anyhow::bail!("application role {role:?} must be a lower-case SQL identifier");
     }
     let tables = APPLICATION_TABLES.join(", ");
     db.execute_unprepared(&format!("GRANT USAGE ON SCHEMA public TO {role}"))
