@@ -58,6 +58,47 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Data-subject requests: download an export, check a receipt offline.
+    Dsr {
+        #[command(subcommand)]
+        command: DsrCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DsrCommand {
+    /// Download a completed access or portability request's export through a running
+    /// server (the same document every time; the download is recorded).
+    Export {
+        /// The request's id.
+        #[arg(long)]
+        request: String,
+        /// `json`, or `csv` for a portability request.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// The server.
+        #[arg(long, env = "CUSTODIAN_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The controller admin's token.
+        #[arg(long, env = "CUSTODIAN_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Check a receipt file offline against the deployment's public key; exits non-zero,
+    /// saying why, when it does not verify.
+    VerifyReceipt {
+        /// The receipt (the `receipt` field of a completed request, as a file).
+        file: PathBuf,
+        /// The deployment's public key (base64), as published at
+        /// `/.well-known/custodian/signing-key`.
+        #[arg(long, conflicts_with = "data_dir")]
+        public_key: Option<String>,
+        /// Read the public key from this deployment's data directory instead.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -182,6 +223,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ledger { command } => ledger(command).await,
+        Command::Dsr { command } => dsr(command).await,
         Command::Import(args) => import(args).await,
         Command::Token(args) => {
             let role = Role::parse(&args.role).ok_or_else(|| {
@@ -307,6 +349,75 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn dsr(command: DsrCommand) -> anyhow::Result<()> {
+    match command {
+        DsrCommand::VerifyReceipt {
+            file,
+            public_key,
+            data_dir,
+        } => {
+            let trusted = match (public_key, data_dir) {
+                (Some(key), _) => key,
+                (None, Some(dir)) => {
+                    crate::signing::Signer::load_or_create(&dir.join(crate::signing::KEY_FILE))?
+                        .public_key()
+                }
+                (None, None) => anyhow::bail!(
+                    "give the deployment's public key (--public-key, from /.well-known/custodian/signing-key) or its --data-dir"
+                ),
+            };
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let (kind, body) = crate::signing::verify(&text, &trusted)?;
+            println!(
+                "{}",
+                serde_json::json!({"valid": true, "type": kind, "body": body})
+            );
+            Ok(())
+        }
+        DsrCommand::Export {
+            request,
+            format,
+            output,
+            url,
+            token,
+        } => {
+            let format = format.to_ascii_uppercase();
+            if !matches!(format.as_str(), "JSON" | "CSV") {
+                anyhow::bail!("--format must be json or csv");
+            }
+            let query = format!(
+                "query($id: ID!) {{ privacyRequest(id: $id) {{ export(format: {format}) {{ sha256 content }} }} }}"
+            );
+            let body: serde_json::Value = reqwest::Client::new()
+                .post(format!("{}/graphql", url.trim_end_matches('/')))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"query": query, "variables": {"id": request}}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if let Some(error) = body["errors"].get(0) {
+                anyhow::bail!(
+                    "{} ({})",
+                    error["message"].as_str().unwrap_or("request failed"),
+                    error["extensions"]["code"].as_str().unwrap_or("?")
+                );
+            }
+            let export = &body["data"]["privacyRequest"]["export"];
+            let content = export["content"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("the request has no export"))?;
+            match output {
+                Some(path) => std::fs::write(path, content)?,
+                None => print!("{content}"),
+            }
+            eprintln!("sha256 {}", export["sha256"].as_str().unwrap_or(""));
+            Ok(())
+        }
+    }
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {

@@ -131,6 +131,10 @@ pub struct ServeSettings {
     /// The processor's privacy contact, as records of processing state it.
     #[arg(long, env = "CUSTODIAN_PROCESSOR_CONTACT")]
     pub processor_contact: Option<String>,
+    /// The deployment's Ed25519 signing key (hex seed) for receipts; default
+    /// `<data-dir>/signing-ed25519.key`, created on first start.
+    #[arg(long, env = "CUSTODIAN_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
     /// Benchmark only: do not record accesses (measures what the ledger costs). Never in
     /// production: it breaks the promise the ledger exists for.
     #[arg(
@@ -152,6 +156,13 @@ pub struct ServeSettings {
 }
 
 impl ServeSettings {
+    /// Where the signing key lives.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join(crate::signing::KEY_FILE))
+    }
+
     /// Settings for a server on a free local port with the embedded default in
     /// `data_dir`: what tests and local tools start from.
     pub fn local(data_dir: &Path) -> Self {
@@ -165,6 +176,7 @@ impl ServeSettings {
             playground: true,
             processor_name: "Custodian operator".into(),
             processor_contact: None,
+            signing_key_file: None,
             bench_ledger_off: false,
             bench_allow_rls_bypass: false,
         }

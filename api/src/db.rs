@@ -26,12 +26,30 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // Deleted content is overwritten, not merely unlinked: an erased subject's
+        // strings do not linger in free pages of the file (see `reclaim_erased`).
+        .map_sqlx_sqlite_opts(|o| o.pragma("secure_delete", "ON"));
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {
         db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
     }
     Ok(db)
+}
+
+/// After an erasure: on SQLite, checkpoints the write-ahead log into the database file and
+/// truncates it, so the overwritten pages are the only copy left. On PostgreSQL the
+/// erased rows' old versions are reclaimed by autovacuum (the migration sets the
+/// contact tables to vacuum after any deleted row).
+///
+/// # Errors
+/// `DbErr` when the checkpoint fails.
+pub async fn reclaim_erased(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await?;
+    }
+    Ok(())
 }
 
 /// Applies every pending migration.
@@ -44,7 +62,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 10] = [
+pub const APPLICATION_TABLES: [&str; 15] = [
     "tenants",
     "contacts",
     "appointments",
@@ -55,6 +73,11 @@ pub const APPLICATION_TABLES: [&str; 10] = [
     "subprocessor_objections",
     "partner_tokens",
     "import_runs",
+    "privacy_requests",
+    "privacy_request_events",
+    "privacy_request_exports",
+    "legal_holds",
+    "privacy_request_forwards",
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];

@@ -24,6 +24,8 @@ const JSON: &str = "application/json";
 pub struct AppState {
     pub schema: CustodianSchema,
     pub auth: TokenAuthority,
+    /// The deployment's signing key, whose public half is published for verifiers.
+    pub signer: crate::signing::Signer,
     pub db: DatabaseConnection,
     pub playground: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -41,7 +43,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphql", web::get().to(graphql_get))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route(
+            "/.well-known/custodian/signing-key",
+            web::get().to(signing_key),
+        );
 }
 
 /// Counters in the Prometheus text format.
@@ -49,6 +55,14 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// The public key receipts are signed with, for verifiers to trust (`custodian dsr
+/// verify-receipt --public-key`).
+async fn signing_key(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.signer.published().to_string())
 }
 
 /// Liveness: the process answers.

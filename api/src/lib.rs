@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pagination;
 pub mod policy;
 pub mod service;
+pub mod signing;
 pub mod startup;
 pub mod telemetry;
 pub mod tenancy;

@@ -63,6 +63,7 @@ impl Application {
             &settings.storage.data_dir,
             clock.clone(),
         )?;
+        let signer = crate::signing::Signer::load_or_create(&settings.signing_key_path())?;
         let listener = TcpListener::bind(settings.bind)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
@@ -75,12 +76,14 @@ impl Application {
                     Ledger::start(db.clone(), metrics.clone()).await
                 },
                 auth: auth.clone(),
+                signer: signer.clone(),
                 processor: ProcessorDetails {
                     name: settings.processor_name.clone(),
                     contact_email: settings.processor_contact.clone(),
                 },
             }),
             auth,
+            signer,
             db: db.clone(),
             playground: settings.playground,
             metrics,

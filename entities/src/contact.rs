@@ -39,6 +39,9 @@ pub struct Model {
     /// index use on PostgreSQL).
     pub search_text: String,
     pub version: i32,
+    /// Set while processing is restricted (GDPR Art. 18): kept, shown to the controller
+    /// flagged, refused to everyone else, written only to lift the restriction.
+    pub restricted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

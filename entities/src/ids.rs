@@ -108,3 +108,15 @@ id_newtype!(
     /// One access record, pending or chained.
     AccessRecordId
 );
+id_newtype!(
+    /// A data-subject request (and the instruction it documents, which has its id).
+    PrivacyRequestId
+);
+id_newtype!(
+    /// A legal hold on a contact.
+    LegalHoldId
+);
+id_newtype!(
+    /// A data-subject request forwarded to one subprocessor.
+    ForwardId
+);

@@ -25,6 +25,12 @@ pub struct Model {
     pub description: Option<String>,
     /// The tenant's standing direct-request instruction, created with the tenant.
     pub standing: bool,
+    /// Whether the purpose involves selling the contacts' data (CCPA, Nevada): contacts
+    /// that opted out of sale are invisible under it.
+    pub involves_sale: bool,
+    /// Whether the purpose involves sharing for cross-context behavioural advertising
+    /// (CCPA): contacts that opted out of sharing are invisible under it.
+    pub involves_sharing: bool,
     pub issued_by: String,
     pub issued_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,

@@ -14,6 +14,9 @@ pub struct Model {
     pub jurisdictions: Json,
     pub owner_attests_adult: bool,
     pub status: String,
+    /// The processor's contractual window for assisting with a data-subject request, in
+    /// days from its opening (the processor's own due date).
+    pub request_assistance_days: i32,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -10,6 +10,7 @@ mod m20261129_000003_instructions_and_ledger;
 mod m20261129_000004_subprocessors;
 mod m20261129_000005_imports;
 mod m20261129_000006_ledger_sealing;
+mod m20261201_000007_privacy_requests;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_subprocessors::Migration),
             Box::new(m20261129_000005_imports::Migration),
             Box::new(m20261129_000006_ledger_sealing::Migration),
+            Box::new(m20261201_000007_privacy_requests::Migration),
         ]
     }
 }

@@ -468,7 +468,28 @@ fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> 
         | "recordTransfer"
         | "mintPartnerToken"
         | "revokePartnerToken"
-        | "importProgress" => None,
+        | "importProgress"
+        | "privacyRequests"
+        | "privacyRequest"
+        | "legalHolds"
+        | "requestForwards"
+        | "referPrivacyRequest"
+        | "openPrivacyRequest"
+        | "confirmPrivacyRequestSubject"
+        | "pausePrivacyRequest"
+        | "resumePrivacyRequest"
+        | "extendPrivacyRequest"
+        | "denyPrivacyRequest"
+        | "withdrawPrivacyRequest"
+        | "placeLegalHold"
+        | "releaseLegalHold"
+        | "confirmRequestForward"
+        | "setRequestAssistanceWindow" => None,
+        // The step's operation depends on the request's kind (EXPORT, ERASE or WRITE on
+        // CONTACT): the privacy suite checks each.
+        "completePrivacyRequest" | "rectifyContact" | "liftContactRestriction" => {
+            Some(("WRITE", "CONTACT"))
+        }
         "contact" | "contacts" => Some(("READ", "CONTACT")),
         "appointment" | "appointments" => Some(("READ", "APPOINTMENT")),
         "createContact" | "updateContact" | "importContacts" => Some(("WRITE", "CONTACT")),

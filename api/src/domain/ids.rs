@@ -2,6 +2,6 @@
 //! them (see `entities::ids`).
 
 pub use entities::ids::{
-    AccessRecordId, AppointmentId, ContactId, InstructionId, PartnerTokenId, SubprocessorId,
-    TenantId, TransferId,
+    AccessRecordId, AppointmentId, ContactId, ForwardId, InstructionId, LegalHoldId,
+    PartnerTokenId, PrivacyRequestId, SubprocessorId, TenantId, TransferId,
 };

@@ -18,6 +18,8 @@ pub enum Purpose {
     Import,
     Security,
     LegalCompliance,
+    /// Carrying out data-subject requests the controller decided on (GDPR Art. 28(3)(e)).
+    DataSubjectRequests,
 }
 
 impl Purpose {
@@ -29,6 +31,7 @@ impl Purpose {
             Self::Import => "IMPORT",
             Self::Security => "SECURITY",
             Self::LegalCompliance => "LEGAL_COMPLIANCE",
+            Self::DataSubjectRequests => "DATA_SUBJECT_REQUESTS",
         }
     }
 
@@ -41,6 +44,7 @@ impl Purpose {
             "IMPORT" => Some(Self::Import),
             "SECURITY" => Some(Self::Security),
             "LEGAL_COMPLIANCE" => Some(Self::LegalCompliance),
+            "DATA_SUBJECT_REQUESTS" => Some(Self::DataSubjectRequests),
             _ => None,
         }
     }

@@ -5,13 +5,14 @@ pub mod contact;
 pub mod country;
 pub mod ids;
 pub mod instruction;
+pub mod privacy;
 pub mod subprocessor;
 pub mod tenant;
 pub mod transfer;
 
 pub use ids::{
-    AccessRecordId, AppointmentId, ContactId, InstructionId, PartnerTokenId, SubprocessorId,
-    TenantId, TransferId,
+    AccessRecordId, AppointmentId, ContactId, ForwardId, InstructionId, LegalHoldId,
+    PartnerTokenId, PrivacyRequestId, SubprocessorId, TenantId, TransferId,
 };
 
 /// A value rejected at the edge, naming the input field at fault.

@@ -29,6 +29,7 @@ pub struct SchemaData {
     pub clock: SharedClock,
     pub ledger: Ledger,
     pub auth: TokenAuthority,
+    pub signer: crate::signing::Signer,
     pub processor: ProcessorDetails,
 }
 
@@ -38,6 +39,7 @@ pub fn build(data: SchemaData) -> CustodianSchema {
         .data(data.clock)
         .data(data.ledger)
         .data(data.auth)
+        .data(data.signer)
         .data(data.processor)
         .finish()
 }

@@ -9,7 +9,8 @@ use sea_orm::DatabaseTransaction;
 
 use super::{Actor, RequestCtx};
 use crate::auth::{ActorKind, Caller, Role};
-use crate::domain::TenantId;
+use crate::domain::instruction::Purpose;
+use crate::domain::{InstructionId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
 use crate::tenancy::{self, Mode};
 
@@ -22,6 +23,11 @@ pub enum Allowed {
     ControllerAdmin,
     /// The platform admin, on one tenant's registry rows (its account, partner tokens).
     PlatformAdmin,
+    /// Processor staff handling the tenant's data-subject requests, under this
+    /// instruction of the tenant.
+    RequestHandler(InstructionId),
+    /// A partner subprocessor reading and confirming what was forwarded to it.
+    Partner(SubprocessorId),
 }
 
 /// A transaction pinned to one tenant for its records that are not personal data.
@@ -314,4 +320,79 @@ pub async fn account(
         },
         wanted,
     ))
+}
+
+/// A transaction on the tenant's data-subject requests (their queue, their lifecycle —
+/// not the subject's data, which each step reaches through
+/// [`super::begin_request_step`]): for the controller's admin, or for processor staff
+/// whose token's purpose is `DATA_SUBJECT_REQUESTS` under an active instruction of the
+/// tenant for that purpose.
+///
+/// # Errors
+/// `Unauthenticated`; `Forbidden` for anyone else; `Db`.
+pub async fn requests(ctx: &RequestCtx<'_>, mode: Mode) -> Result<PinnedTx, ServiceError> {
+    let caller = authenticated(ctx)?;
+    if caller.actor_kind() == ActorKind::Controller {
+        return controller_admin(ctx, mode).await;
+    }
+    let refuse = || {
+        ServiceError::Forbidden(
+            "data-subject requests are handled by the controller's admin, or by processor \
+             staff acting for DATA_SUBJECT_REQUESTS under an instruction"
+                .into(),
+        )
+    };
+    let (ActorKind::ProcessorStaff, Some(tenant), Some(Purpose::DataSubjectRequests)) =
+        (caller.actor_kind(), caller.tenant, caller.purpose)
+    else {
+        return Err(refuse());
+    };
+    let tx = PinnedTx::open(
+        ctx,
+        tenant,
+        Actor::of(caller),
+        Allowed::ControllerUser,
+        mode,
+    )
+    .await?;
+    let instruction = super::personal::active_instructions(
+        &*tx,
+        tenant,
+        Purpose::DataSubjectRequests,
+        caller.instruction,
+        ctx.now,
+    )
+    .await?
+    .into_iter()
+    .find(|i| super::personal::json_has(&i.actor_kinds, ActorKind::ProcessorStaff.as_str()))
+    .ok_or_else(refuse)?;
+    Ok(PinnedTx {
+        allowed: Allowed::RequestHandler(instruction.id),
+        ..tx
+    })
+}
+
+/// A transaction on what was forwarded to a partner subprocessor by its tenant, for the
+/// partner's own token while its token, its subprocessor and the controller's objections
+/// let it in (see [`super::partner::refusal`]).
+///
+/// # Errors
+/// `Unauthenticated`; `Forbidden` for anyone else, or a partner refused; `Db`.
+pub async fn partner_inbox(ctx: &RequestCtx<'_>, mode: Mode) -> Result<PinnedTx, ServiceError> {
+    let caller = authenticated(ctx)?;
+    let (ActorKind::Subprocessor, Some(tenant), Some(token), Some(sp)) = (
+        caller.actor_kind(),
+        caller.tenant,
+        caller.token_id,
+        caller.subprocessor,
+    ) else {
+        return Err(ServiceError::Forbidden(
+            "only a partner's token reads what was forwarded to it".into(),
+        ));
+    };
+    let tx = PinnedTx::open(ctx, tenant, Actor::of(caller), Allowed::Partner(sp), mode).await?;
+    if let Some(reason) = super::partner::refusal(&*tx, tenant, token, sp, ctx.now).await? {
+        return Err(ServiceError::Forbidden(reason));
+    }
+    Ok(tx)
 }

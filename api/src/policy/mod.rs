@@ -29,9 +29,11 @@ use crate::ledger::Ledger;
 pub use crate::tenancy::Mode;
 pub use admin::{
     Allowed, PinnedTx, RegistryTx, Viewer, access_log, account, check_platform_admin, controller,
-    controller_admin, platform_admin_on, registry, registry_view,
+    controller_admin, partner_inbox, platform_admin_on, registry, registry_view, requests,
 };
-pub use personal::{Access, Grant, TenantTx, begin, standing_instruction_id};
+pub use personal::{
+    Access, Exclusions, Grant, TenantTx, begin, begin_request_step, standing_instruction_id,
+};
 
 /// What a service call needs to know about the request it serves. The database, the
 /// ledger and the caller are private: a service reaches them only through a gate.
@@ -62,6 +64,15 @@ impl<'a> RequestCtx<'a> {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
+    }
+
+    /// After an erasure has committed, removes what the storage still holds of the erased
+    /// rows (see [`crate::db::reclaim_erased`]).
+    ///
+    /// # Errors
+    /// `Db`.
+    pub async fn reclaim_erased(&self) -> Result<(), crate::error::ServiceError> {
+        Ok(crate::db::reclaim_erased(self.db).await?)
     }
 }
 

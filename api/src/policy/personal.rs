@@ -6,12 +6,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use entities::processing_instruction;
+use entities::{contact, processing_instruction};
 use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{RequestCtx, partner};
-use crate::auth::{ActorKind, Caller};
+use crate::auth::{ActorKind, Caller, Role};
 use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
 use crate::domain::{InstructionId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
@@ -25,6 +25,9 @@ pub struct Access {
     pub resource: ResourceType,
     /// The resource's fields the request reads or writes, as GraphQL names them.
     pub fields: Vec<String>,
+    /// The transaction writes rows though the access itself only reads (an export that
+    /// stores its document): it begins as a writer.
+    pub writes_rows: bool,
 }
 
 impl Access {
@@ -33,6 +36,16 @@ impl Access {
             operation,
             resource,
             fields,
+            writes_rows: false,
+        }
+    }
+
+    /// See [`Access::writes_rows`].
+    #[must_use]
+    pub fn writing_rows(self) -> Self {
+        Self {
+            writes_rows: true,
+            ..self
         }
     }
 
@@ -65,11 +78,79 @@ pub struct Grant {
     pub categories: BTreeSet<DataCategory>,
     /// The subprocessor acting, for partner tokens.
     pub subprocessor: Option<SubprocessorId>,
+    /// Contacts this grant may not reach at all (restricted, opted out).
+    pub exclusions: Exclusions,
 }
 
 impl Grant {
     pub fn allows(&self, category: DataCategory) -> bool {
         self.categories.contains(&category)
+    }
+}
+
+/// Contacts a grant may not reach, whatever its categories: those whose processing is
+/// restricted (GDPR Art. 18), and under an instruction that sells or shares data or
+/// markets by email, those that opted out of it or objected. They answer like missing
+/// contacts and listings skip them; each refusal is recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exclusions {
+    pub restricted: bool,
+    pub opted_out_of_sale: bool,
+    pub opted_out_of_sharing: bool,
+    pub objected_to_email_marketing: bool,
+}
+
+impl Exclusions {
+    /// What anyone but the controller acting under `instruction` may not reach.
+    fn under(instruction: &processing_instruction::Model, purpose: Purpose) -> Self {
+        Self {
+            restricted: true,
+            opted_out_of_sale: instruction.involves_sale,
+            opted_out_of_sharing: instruction.involves_sharing,
+            objected_to_email_marketing: purpose == Purpose::EmailMarketing,
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        *self != Self::default()
+    }
+
+    /// Why `contact` is out of reach, if it is.
+    pub fn reason(&self, contact: &contact::Model) -> Option<&'static str> {
+        if self.restricted && contact.restricted_at.is_some() {
+            Some("the contact's processing is restricted")
+        } else if self.opted_out_of_sale && contact.opt_out_sale {
+            Some("the contact opted out of sale")
+        } else if self.opted_out_of_sharing && contact.opt_out_sharing {
+            Some("the contact opted out of sharing")
+        } else if self.objected_to_email_marketing
+            && contact.marketing_email == crate::domain::contact::Consent::OptedOut.as_str()
+        {
+            Some("the contact objected to email marketing")
+        } else {
+            None
+        }
+    }
+
+    /// The contacts within reach, as a condition on `contacts`.
+    pub fn visible(&self) -> Condition {
+        let mut c = Condition::all();
+        if self.restricted {
+            c = c.add(contact::Column::RestrictedAt.is_null());
+        }
+        if self.opted_out_of_sale {
+            c = c.add(contact::Column::OptOutSale.eq(false));
+        }
+        if self.opted_out_of_sharing {
+            c = c.add(contact::Column::OptOutSharing.eq(false));
+        }
+        if self.objected_to_email_marketing {
+            c = c.add(
+                contact::Column::MarketingEmail
+                    .ne(crate::domain::contact::Consent::OptedOut.as_str()),
+            );
+        }
+        c
     }
 }
 
@@ -82,6 +163,9 @@ pub struct TenantTx<'a> {
     access: Access,
     refused: Vec<String>,
     touched: Option<(Vec<Uuid>, usize)>,
+    /// Contacts out of the grant's reach that the access met, by reason: ids for an
+    /// access by id, a count for a listing that skipped them.
+    excluded: Vec<(&'static str, Vec<Uuid>, usize)>,
 }
 
 impl TenantTx<'_> {
@@ -99,6 +183,12 @@ impl TenantTx<'_> {
         let (all, count) = self.touched.get_or_insert_with(|| (Vec::new(), 0));
         *count += ids.len();
         all.extend(ids);
+    }
+
+    /// Notes that the access met contacts out of the grant's reach (see [`Exclusions`]):
+    /// `ids` by id, or `count` skipped by a listing. The refusal goes into the ledger.
+    pub fn excluded(&mut self, reason: &'static str, ids: Vec<Uuid>, count: usize) {
+        self.excluded.push((reason, ids, count));
     }
 
     /// Commits, with the access's ledger records: inside the transaction for writes (both
@@ -120,6 +210,16 @@ impl TenantTx<'_> {
                 self.access.reach(self.refused.clone()),
                 "fields outside the instruction's data categories",
             ));
+        }
+        for (reason, ids, count) in &self.excluded {
+            let mut record = NewRecord::denied(
+                self.attribution(),
+                self.access.reach(self.access.fields.clone()),
+                *reason,
+            );
+            record.resource_ids.clone_from(ids);
+            record.resource_count = *count;
+            records.push(record);
         }
         let ledger = self.ctx.ledger;
         if records.is_empty() {
@@ -174,6 +274,31 @@ pub async fn begin<'a>(
     ctx: &'a RequestCtx<'a>,
     access: Access,
 ) -> Result<TenantTx<'a>, ServiceError> {
+    begin_with(ctx, access, None).await
+}
+
+/// Begins a step of a data-subject request: an access to the subject's data under the
+/// request's own instruction (`request`), which every record of the step names. The
+/// controller's admin may take it; processor staff only under an active instruction of
+/// the tenant for `DATA_SUBJECT_REQUESTS` covering the operation and the categories (the
+/// purpose in their token). Nobody else. The caller checks that the request is open and
+/// that the ids it reaches are the request's subject.
+///
+/// # Errors
+/// As [`begin`].
+pub async fn begin_request_step<'a>(
+    ctx: &'a RequestCtx<'a>,
+    request: InstructionId,
+    access: Access,
+) -> Result<TenantTx<'a>, ServiceError> {
+    begin_with(ctx, access, Some(request)).await
+}
+
+async fn begin_with<'a>(
+    ctx: &'a RequestCtx<'a>,
+    access: Access,
+    request: Option<InstructionId>,
+) -> Result<TenantTx<'a>, ServiceError> {
     let caller = ctx.caller.ok_or(ServiceError::Unauthenticated)?;
     let Some(tenant) = caller.tenant else {
         return Err(match caller.actor_kind() {
@@ -183,23 +308,58 @@ pub async fn begin<'a>(
             ),
         });
     };
-    let mode = if access.operation.writes() {
+    let mode = if access.operation.writes() || access.writes_rows {
         Mode::Write
     } else {
         Mode::Read
     };
     let tx = tenancy::begin_pinned(ctx.db, tenant, mode).await?;
-    let decision = match caller.actor_kind() {
-        ActorKind::Controller => Ok(Grant {
-            tenant,
-            actor_kind: ActorKind::Controller,
-            actor_id: caller.subject.clone(),
-            purpose: Purpose::ServiceDelivery,
-            instruction_id: standing_instruction_id(tenant),
-            categories: DataCategory::ALL.into_iter().collect(),
-            subprocessor: None,
-        }),
-        kind => instructed_grant(&tx, ctx.now, caller, kind, tenant, &access).await?,
+    let controller = |purpose, instruction_id| Grant {
+        tenant,
+        actor_kind: ActorKind::Controller,
+        actor_id: caller.subject.clone(),
+        purpose,
+        instruction_id,
+        categories: DataCategory::ALL.into_iter().collect(),
+        subprocessor: None,
+        exclusions: Exclusions::default(),
+    };
+    let decision = match (caller.actor_kind(), request) {
+        (ActorKind::Controller, None) => Ok(controller(
+            Purpose::ServiceDelivery,
+            standing_instruction_id(tenant),
+        )),
+        (ActorKind::Controller, Some(_)) if caller.role != Role::ControllerAdmin => Err((
+            "only the controller's admin carries out data-subject requests".to_owned(),
+            request,
+        )),
+        (ActorKind::Controller, Some(id)) => Ok(controller(Purpose::DataSubjectRequests, id)),
+        (ActorKind::ProcessorStaff, Some(id))
+            if caller.purpose == Some(Purpose::DataSubjectRequests) =>
+        {
+            instructed_grant(
+                &tx,
+                ctx.now,
+                caller,
+                ActorKind::ProcessorStaff,
+                tenant,
+                &access,
+            )
+            .await?
+            .map(|grant| Grant {
+                instruction_id: id,
+                // The request is about this subject: what it must reach is reached.
+                exclusions: Exclusions::default(),
+                ..grant
+            })
+        }
+        (_, Some(id)) => Err((
+            "data-subject requests are carried out by the controller's admin, or by \
+             processor staff acting for DATA_SUBJECT_REQUESTS under an instruction"
+                .to_owned(),
+            Some(id),
+        )),
+        (kind, None) => instructed_grant(&tx, ctx.now, caller, kind, tenant, &access).await?,
     };
     let grant = match decision {
         Ok(grant) => grant,
@@ -247,6 +407,7 @@ pub async fn begin<'a>(
         },
         refused,
         touched: None,
+        excluded: Vec::new(),
     })
 }
 
@@ -296,28 +457,13 @@ async fn instructed_grant(
             }
         }
     }
-    let mut query = processing_instruction::Entity::find()
-        .filter(processing_instruction::Column::TenantId.eq(tenant))
-        .filter(processing_instruction::Column::Purpose.eq(purpose.as_str()))
-        .filter(processing_instruction::Column::RevokedAt.is_null())
-        .filter(processing_instruction::Column::ValidFrom.lte(now))
-        .filter(
-            Condition::any()
-                .add(processing_instruction::Column::ValidUntil.is_null())
-                .add(processing_instruction::Column::ValidUntil.gt(now)),
-        )
-        .order_by_asc(processing_instruction::Column::IssuedAt);
-    if let Some(named) = caller.instruction {
-        query = query.filter(processing_instruction::Column::Id.eq(named));
-    }
     let kind_name = kind.as_str();
     let wanted: BTreeSet<DataCategory> = access
         .fields
         .iter()
         .filter_map(|f| access.category(f))
         .collect();
-    let best = query
-        .all(tx)
+    let best = active_instructions(tx, tenant, purpose, caller.instruction, now)
         .await?
         .into_iter()
         .filter(|i| {
@@ -334,18 +480,18 @@ async fn instructed_grant(
                 categories.retain(|c| limit.contains(c));
             }
             let covered = wanted.intersection(&categories).count();
-            (covered, i.id, categories)
+            (covered, i.id, categories, Exclusions::under(&i, purpose))
         })
         // The instruction covering the most of what is asked; the oldest among equals.
         .fold(
-            None::<(usize, InstructionId, BTreeSet<DataCategory>)>,
+            None::<(usize, InstructionId, BTreeSet<DataCategory>, Exclusions)>,
             |best, next| match best {
                 Some(b) if b.0 >= next.0 => Some(b),
                 _ => Some(next),
             },
         );
     Ok(match best {
-        Some((_, id, categories)) => Ok(Grant {
+        Some((_, id, categories, exclusions)) => Ok(Grant {
             tenant,
             actor_kind: kind,
             actor_id: caller.subject.clone(),
@@ -353,6 +499,7 @@ async fn instructed_grant(
             instruction_id: id,
             categories,
             subprocessor: caller.subprocessor,
+            exclusions,
         }),
         None => Err((
             format!(
@@ -365,7 +512,36 @@ async fn instructed_grant(
     })
 }
 
-fn json_has(list: &serde_json::Value, item: &str) -> bool {
+/// The tenant's instructions in force at `now` for `purpose` (only `named`, when the
+/// token names one), oldest first.
+///
+/// # Errors
+/// `Db`.
+pub(super) async fn active_instructions<C: sea_orm::ConnectionTrait>(
+    tx: &C,
+    tenant: TenantId,
+    purpose: Purpose,
+    named: Option<InstructionId>,
+    now: DateTime<Utc>,
+) -> Result<Vec<processing_instruction::Model>, ServiceError> {
+    let mut query = processing_instruction::Entity::find()
+        .filter(processing_instruction::Column::TenantId.eq(tenant))
+        .filter(processing_instruction::Column::Purpose.eq(purpose.as_str()))
+        .filter(processing_instruction::Column::RevokedAt.is_null())
+        .filter(processing_instruction::Column::ValidFrom.lte(now))
+        .filter(
+            Condition::any()
+                .add(processing_instruction::Column::ValidUntil.is_null())
+                .add(processing_instruction::Column::ValidUntil.gt(now)),
+        )
+        .order_by_asc(processing_instruction::Column::IssuedAt);
+    if let Some(named) = named {
+        query = query.filter(processing_instruction::Column::Id.eq(named));
+    }
+    Ok(query.all(tx).await?)
+}
+
+pub(super) fn json_has(list: &serde_json::Value, item: &str) -> bool {
     list.as_array()
         .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(item)))
 }

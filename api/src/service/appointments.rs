@@ -46,12 +46,13 @@ pub async fn create(
             .to_vec(),
         returned,
     );
-    let mut tx = policy::begin(
+    let tx = policy::begin(
         ctx,
         Access::new(AccessOperation::Write, ResourceType::Appointment, fields),
     )
     .await?;
-    contacts::find(&tx, new.contact_id).await?;
+    let (mut tx, contact) = contacts::reach(tx, new.contact_id).await?;
+    contacts::writable(&contact)?;
     let model = appointment::ActiveModel {
         tenant_id: Set(tx.tenant()),
         id: Set(AppointmentId::new()),
@@ -88,12 +89,12 @@ pub async fn update(
 ) -> Result<(appointment::Model, Arc<Grant>), ServiceError> {
     let now = ctx.now;
     let fields = super::touched_fields(changes.field_names(), returned);
-    let mut tx = policy::begin(
+    let tx = policy::begin(
         ctx,
         Access::new(AccessOperation::Write, ResourceType::Appointment, fields),
     )
     .await?;
-    let mut model = find(&tx, id).await?;
+    let (mut tx, mut model) = reach(tx, id, true).await?;
     if model.version != expected_version {
         return Err(stale(model.version, expected_version));
     }
@@ -144,7 +145,7 @@ pub async fn delete(
     ctx: &RequestCtx<'_>,
     id: AppointmentId,
 ) -> Result<AppointmentId, ServiceError> {
-    let mut tx = policy::begin(
+    let tx = policy::begin(
         ctx,
         Access::new(
             AccessOperation::Erase,
@@ -153,6 +154,7 @@ pub async fn delete(
         ),
     )
     .await?;
+    let (mut tx, _) = reach(tx, id, true).await?;
     let result = appointment::Entity::delete_many()
         .filter(scoped(&tx, id))
         .exec(&*tx)
@@ -172,12 +174,12 @@ pub async fn get(
     id: AppointmentId,
     fields: Vec<String>,
 ) -> Result<(appointment::Model, Arc<Grant>), ServiceError> {
-    let mut tx = policy::begin(
+    let tx = policy::begin(
         ctx,
         Access::new(AccessOperation::Read, ResourceType::Appointment, fields),
     )
     .await?;
-    let model = find(&tx, id).await?;
+    let (mut tx, model) = reach(tx, id, false).await?;
     tx.touched([model.id]);
     let grant = tx.commit().await?;
     Ok((model, grant))
@@ -223,6 +225,32 @@ pub async fn count(ctx: &RequestCtx<'_>, filter: &AppointmentFilter) -> Result<u
     Ok(n)
 }
 
+/// Loads an appointment whose contact the grant may reach (see [`contacts::reach`]);
+/// for a write, also one whose contact's processing is not restricted.
+///
+/// # Errors
+/// `NotFound`; `Forbidden` for a write on a restricted contact's appointment; `Db`.
+async fn reach<'a>(
+    tx: TenantTx<'a>,
+    id: AppointmentId,
+    writes: bool,
+) -> Result<(TenantTx<'a>, appointment::Model), ServiceError> {
+    let model = find(&tx, id).await?;
+    if !tx.grant().exclusions.any() && !writes {
+        return Ok((tx, model));
+    }
+    let contact = model.contact_id;
+    let (tx, contact) = match contacts::reach(tx, contact).await {
+        Ok(found) => found,
+        // The contact was refused (and that recorded): so is its appointment.
+        Err(e) => return Err(e),
+    };
+    if writes {
+        contacts::writable(&contact)?;
+    }
+    Ok((tx, model))
+}
+
 async fn find(tx: &TenantTx<'_>, id: AppointmentId) -> Result<appointment::Model, ServiceError> {
     appointment::Entity::find()
         .filter(scoped(tx, id))
@@ -240,6 +268,17 @@ fn scoped(tx: &TenantTx<'_>, id: AppointmentId) -> SimpleExpr {
 fn filtered(tx: &TenantTx<'_>, filter: &AppointmentFilter) -> Select<appointment::Entity> {
     let mut select =
         appointment::Entity::find().filter(appointment::Column::TenantId.eq(tx.tenant()));
+    let exclusions = tx.grant().exclusions;
+    if exclusions.any() {
+        // Only appointments with contacts the grant may reach.
+        let reachable = sea_orm::sea_query::Query::select()
+            .column(entities::contact::Column::Id)
+            .from(entities::contact::Entity)
+            .and_where(entities::contact::Column::TenantId.eq(tx.tenant()))
+            .cond_where(exclusions.visible())
+            .to_owned();
+        select = select.filter(appointment::Column::ContactId.in_subquery(reachable));
+    }
     if let Some(contact) = filter.contact_id {
         select = select.filter(appointment::Column::ContactId.eq(contact));
     }

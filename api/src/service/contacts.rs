@@ -97,12 +97,32 @@ pub async fn update(
 ) -> Result<(contact::Model, Arc<Grant>), ServiceError> {
     let now = ctx.now;
     let fields = super::touched_fields(changes.field_names(), returned);
-    let mut tx = policy::begin(
+    let tx = policy::begin(
         ctx,
         Access::new(AccessOperation::Write, ResourceType::Contact, fields),
     )
     .await?;
-    let mut model = find(&tx, id).await?;
+    let (mut tx, model) = reach(tx, id).await?;
+    writable(&model)?;
+    let model = apply_update(&tx, id, changes, expected_version, now).await?;
+    tx.touched([model.id]);
+    let grant = tx.commit().await?;
+    Ok((model, grant))
+}
+
+/// Applies `changes` to a contact whose version is still `expected_version`, in `tx`:
+/// the one place a contact is rewritten (updates, and rectifications under a request).
+///
+/// # Errors
+/// `NotFound`; `Conflict` when its version moved on (nothing is changed); `Db`.
+pub(crate) async fn apply_update(
+    tx: &TenantTx<'_>,
+    id: ContactId,
+    changes: ContactChanges,
+    expected_version: i32,
+    now: DateTime<Utc>,
+) -> Result<contact::Model, ServiceError> {
+    let mut model = find(tx, id).await?;
     if model.version != expected_version {
         return Err(stale(model.version, expected_version));
     }
@@ -111,16 +131,14 @@ pub async fn update(
     model.updated_at = now;
     let result = contact::Entity::update_many()
         .set(active(model.clone(), false))
-        .filter(scoped(&tx, id))
+        .filter(scoped(tx, id))
         .filter(contact::Column::Version.eq(expected_version))
-        .exec(&*tx)
+        .exec(&**tx)
         .await?;
     if result.rows_affected != 1 {
         return Err(stale(expected_version + 1, expected_version));
     }
-    tx.touched([model.id]);
-    let grant = tx.commit().await?;
-    Ok((model, grant))
+    Ok(model)
 }
 
 /// Deletes a contact and its appointments.
@@ -129,11 +147,19 @@ pub async fn update(
 /// `NotFound` when the contact does not exist in the caller's tenant; `Db`.
 #[tracing::instrument(skip_all, fields(contact_id = %id))]
 pub async fn delete(ctx: &RequestCtx<'_>, id: ContactId) -> Result<ContactId, ServiceError> {
-    let mut tx = policy::begin(
+    let tx = policy::begin(
         ctx,
         Access::new(AccessOperation::Erase, ResourceType::Contact, Vec::new()),
     )
     .await?;
+    let (mut tx, model) = reach(tx, id).await?;
+    writable(&model)?;
+    if let Some(hold) = super::legal_holds::active_hold(&*tx, tx.tenant(), id, ctx.now).await? {
+        return Err(ServiceError::Forbidden(format!(
+            "the contact is under a legal hold ({}); release it before deleting",
+            hold.reason
+        )));
+    }
     let result = contact::Entity::delete_many()
         .filter(scoped(&tx, id))
         .exec(&*tx)
@@ -155,12 +181,12 @@ pub async fn get(
     id: ContactId,
     fields: Vec<String>,
 ) -> Result<(contact::Model, Arc<Grant>), ServiceError> {
-    let mut tx = policy::begin(
+    let tx = policy::begin(
         ctx,
         Access::new(AccessOperation::Read, ResourceType::Contact, fields),
     )
     .await?;
-    let model = find(&tx, id).await?;
+    let (mut tx, model) = reach(tx, id).await?;
     tx.touched([model.id]);
     let grant = tx.commit().await?;
     Ok((model, grant))
@@ -197,6 +223,7 @@ pub async fn list(
     };
     let select = filtered(&tx, filter);
     let result = fetch_page(&*tx, select, &ordering, page).await?;
+    skipped(&mut tx, filter).await?;
     tx.touched(result.items.iter().map(|c| c.id));
     let grant = tx.commit().await?;
     Ok((result, grant))
@@ -215,6 +242,61 @@ pub async fn count(ctx: &RequestCtx<'_>, filter: &ContactFilter) -> Result<u64, 
     let n = filtered(&tx, filter).count(&*tx).await?;
     tx.commit().await?;
     Ok(n)
+}
+
+/// Loads a contact the transaction's grant may reach. One out of its reach (restricted,
+/// opted out: see [`policy::Exclusions`]) answers `NotFound` like a missing contact, and
+/// the refusal is recorded: this commits `tx` with only that record.
+///
+/// # Errors
+/// `NotFound`; `Db`.
+pub(crate) async fn reach<'a>(
+    mut tx: TenantTx<'a>,
+    id: ContactId,
+) -> Result<(TenantTx<'a>, contact::Model), ServiceError> {
+    let model = find(&tx, id).await?;
+    if let Some(reason) = tx.grant().exclusions.reason(&model) {
+        tx.excluded(reason, vec![id.into()], 1);
+        tx.commit().await?;
+        return Err(ServiceError::NotFound);
+    }
+    Ok((tx, model))
+}
+
+/// Refuses writes to a contact whose processing is restricted: only lifting the
+/// restriction changes it (GDPR Art. 18).
+///
+/// # Errors
+/// `Forbidden` while it is restricted.
+pub(crate) fn writable(model: &contact::Model) -> Result<(), ServiceError> {
+    if model.restricted_at.is_some() {
+        return Err(ServiceError::Forbidden(
+            "the contact's processing is restricted (GDPR Art. 18): lift the restriction first"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Records how many contacts matching `filter` a listing skipped as out of the grant's
+/// reach (one refusal for the listing, with the count).
+async fn skipped(tx: &mut TenantTx<'_>, filter: &ContactFilter) -> Result<(), ServiceError> {
+    let exclusions = tx.grant().exclusions;
+    if !exclusions.any() {
+        return Ok(());
+    }
+    let hidden = unfiltered(tx, filter)
+        .filter(exclusions.visible().not())
+        .count(&**tx)
+        .await?;
+    if hidden > 0 {
+        tx.excluded(
+            "restricted or opted-out contacts skipped",
+            Vec::new(),
+            usize::try_from(hidden).unwrap_or(usize::MAX),
+        );
+    }
+    Ok(())
 }
 
 /// Loads a contact inside a tenant transaction.
@@ -241,7 +323,19 @@ fn stale(current: i32, expected: i32) -> ServiceError {
     ))
 }
 
+/// The contacts of `filter` the transaction's grant may reach.
 fn filtered(tx: &TenantTx<'_>, filter: &ContactFilter) -> Select<contact::Entity> {
+    let select = unfiltered(tx, filter);
+    let exclusions = tx.grant().exclusions;
+    if exclusions.any() {
+        select.filter(exclusions.visible())
+    } else {
+        select
+    }
+}
+
+/// The contacts of `filter`, whether the grant may reach them or not.
+fn unfiltered(tx: &TenantTx<'_>, filter: &ContactFilter) -> Select<contact::Entity> {
     let mut select = contact::Entity::find().filter(contact::Column::TenantId.eq(tx.tenant()));
     if let Some(text) = filter
         .text
@@ -370,6 +464,7 @@ fn active(m: contact::Model, with_keys: bool) -> contact::ActiveModel {
         opt_out_sharing: Set(m.opt_out_sharing),
         search_text: Set(m.search_text),
         version: Set(m.version),
+        restricted_at: Set(m.restricted_at),
         created_at: if with_keys { Set(m.created_at) } else { NotSet },
         updated_at: Set(m.updated_at),
     }
@@ -425,6 +520,7 @@ fn blank(
         opt_out_sharing: false,
         search_text: String::new(),
         version: 1,
+        restricted_at: None,
         created_at: now,
         updated_at: now,
     }

@@ -25,6 +25,9 @@ pub struct NewInstruction {
     pub valid_until: Option<DateTime<Utc>>,
     pub external_reference: Option<String>,
     pub description: Option<String>,
+    /// The purpose involves selling, or sharing, the contacts' data (see the entity).
+    pub involves_sale: bool,
+    pub involves_sharing: bool,
 }
 
 /// The unvalidated parts of an instruction, as a client sent them.
@@ -38,6 +41,8 @@ pub struct InstructionParts<'a> {
     pub valid_until: Option<DateTime<Utc>>,
     pub external_reference: Option<&'a str>,
     pub description: Option<&'a str>,
+    pub involves_sale: bool,
+    pub involves_sharing: bool,
 }
 
 fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
@@ -100,12 +105,47 @@ impl NewInstruction {
             valid_until: parts.valid_until,
             external_reference: optional_text("externalReference", parts.external_reference, 200)?,
             description: optional_text("description", parts.description, 2000)?,
+            involves_sale: parts.involves_sale,
+            involves_sharing: parts.involves_sharing,
         })
     }
 }
 
 fn kinds_json(kinds: &[ActorKind]) -> serde_json::Value {
     serde_json::json!(kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>())
+}
+
+/// The row an instruction is stored as: the one place an instruction is built, for the
+/// standing one, issued ones and those documenting data-subject requests.
+pub(crate) fn row(
+    tenant: TenantId,
+    id: InstructionId,
+    new: NewInstruction,
+    standing: bool,
+    issued_by: &str,
+    now: DateTime<Utc>,
+) -> processing_instruction::ActiveModel {
+    processing_instruction::ActiveModel {
+        tenant_id: Set(tenant),
+        id: Set(id),
+        purpose: Set(new.purpose.as_str().to_owned()),
+        actor_kinds: Set(kinds_json(&new.actor_kinds)),
+        subprocessor_ids: Set(to_json(&new.subprocessor_ids)),
+        data_categories: Set(to_json(&new.data_categories)),
+        operations: Set(to_json(&new.operations)),
+        valid_from: Set(new.valid_from.unwrap_or(now)),
+        valid_until: Set(new.valid_until),
+        external_reference: Set(new.external_reference),
+        description: Set(new.description),
+        standing: Set(standing),
+        involves_sale: Set(new.involves_sale),
+        involves_sharing: Set(new.involves_sharing),
+        issued_by: Set(issued_by.to_owned()),
+        issued_at: Set(now),
+        revoked_at: Set(None),
+        revoked_by: Set(None),
+        revocation_reason: Set(None),
+    }
 }
 
 /// Creates a tenant's standing direct-request instruction, inside the transaction that
@@ -119,29 +159,31 @@ pub(crate) async fn create_standing<C: ConnectionTrait>(
     issued_by: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let model = processing_instruction::ActiveModel {
-        tenant_id: Set(tenant),
-        id: Set(standing_instruction_id(tenant)),
-        purpose: Set(Purpose::ServiceDelivery.as_str().to_owned()),
-        actor_kinds: Set(kinds_json(&[ActorKind::Controller])),
-        subprocessor_ids: Set(serde_json::json!([])),
-        data_categories: Set(to_json(&DataCategory::ALL)),
-        operations: Set(to_json(&AccessOperation::ALL)),
-        valid_from: Set(now),
-        valid_until: Set(None),
-        external_reference: Set(Some("standing direct-request instruction".to_owned())),
-        description: Set(Some(
+    let standing = NewInstruction {
+        purpose: Purpose::ServiceDelivery,
+        actor_kinds: vec![ActorKind::Controller],
+        subprocessor_ids: Vec::new(),
+        data_categories: DataCategory::ALL.to_vec(),
+        operations: AccessOperation::ALL.to_vec(),
+        valid_from: Some(now),
+        valid_until: None,
+        external_reference: Some("standing direct-request instruction".to_owned()),
+        description: Some(
             "The controller's own users' requests through the API, recorded as the \
              controller's direct instruction."
                 .to_owned(),
-        )),
-        standing: Set(true),
-        issued_by: Set(issued_by.to_owned()),
-        issued_at: Set(now),
-        revoked_at: Set(None),
-        revoked_by: Set(None),
-        revocation_reason: Set(None),
+        ),
+        involves_sale: false,
+        involves_sharing: false,
     };
+    let model = row(
+        tenant,
+        standing_instruction_id(tenant),
+        standing,
+        true,
+        issued_by,
+        now,
+    );
     processing_instruction::Entity::insert(model)
         .exec(db)
         .await?;
@@ -159,26 +201,14 @@ pub async fn issue(
 ) -> Result<processing_instruction::Model, ServiceError> {
     let tx = policy::controller_admin(ctx, Mode::Write).await?;
     let tenant = tx.tenant();
-    let subject = tx.actor().id.clone();
-    let model = processing_instruction::ActiveModel {
-        tenant_id: Set(tenant),
-        id: Set(InstructionId::new()),
-        purpose: Set(new.purpose.as_str().to_owned()),
-        actor_kinds: Set(kinds_json(&new.actor_kinds)),
-        subprocessor_ids: Set(to_json(&new.subprocessor_ids)),
-        data_categories: Set(to_json(&new.data_categories)),
-        operations: Set(to_json(&new.operations)),
-        valid_from: Set(new.valid_from.unwrap_or(ctx.now)),
-        valid_until: Set(new.valid_until),
-        external_reference: Set(new.external_reference),
-        description: Set(new.description),
-        standing: Set(false),
-        issued_by: Set(subject),
-        issued_at: Set(ctx.now),
-        revoked_at: Set(None),
-        revoked_by: Set(None),
-        revocation_reason: Set(None),
-    };
+    let model = row(
+        tenant,
+        InstructionId::new(),
+        new,
+        false,
+        &tx.actor().id,
+        ctx.now,
+    );
     let created = processing_instruction::Entity::insert(model)
         .exec_with_returning(&*tx)
         .await?;

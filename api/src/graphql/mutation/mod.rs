@@ -1,6 +1,7 @@
 mod appointments;
 mod contacts;
 mod instructions;
+mod privacy;
 mod subprocessors;
 mod tenants;
 
@@ -12,5 +13,6 @@ pub struct Mutation(
     contacts::ContactMutation,
     appointments::AppointmentMutation,
     instructions::InstructionMutation,
+    privacy::PrivacyMutation,
     subprocessors::SubprocessorMutation,
 );

@@ -1,6 +1,7 @@
 mod appointments;
 mod contacts;
 mod instructions;
+mod privacy;
 mod subprocessors;
 mod tenants;
 mod viewer;
@@ -14,5 +15,6 @@ pub struct Query(
     contacts::ContactQuery,
     appointments::AppointmentQuery,
     instructions::InstructionQuery,
+    privacy::PrivacyQuery,
     subprocessors::SubprocessorQuery,
 );

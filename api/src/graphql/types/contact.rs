@@ -185,6 +185,14 @@ impl Contact {
         check(&self.grant, DataCategory::Preferences)?;
         Ok(Some(self.model.opt_out_sharing))
     }
+    /// Processing is restricted (GDPR Art. 18): kept and shown to the controller, refused
+    /// to everyone else, written only to lift the restriction.
+    async fn restricted(&self) -> bool {
+        self.model.restricted_at.is_some()
+    }
+    async fn restricted_at(&self) -> Option<DateTime<Utc>> {
+        self.model.restricted_at
+    }
     /// Increases with every change; pass it as `expectedVersion` to update.
     async fn version(&self) -> i32 {
         self.model.version
@@ -324,13 +332,9 @@ impl Appointment {
     }
     /// The contact met (read, and recorded, as its own access).
     async fn contact(&self, ctx: &Context<'_>) -> GqlResult<Option<Contact>> {
-        let (model, grant) = contacts::get(
-            &request_ctx(ctx),
-            self.model.contact_id,
-            selected(ctx),
-        )
-        .await
-        .gql()?;
+        let (model, grant) = contacts::get(&request_ctx(ctx), self.model.contact_id, selected(ctx))
+            .await
+            .gql()?;
         Ok(Some(Contact::new(model, grant)))
     }
     async fn starts_at(&self) -> GqlResult<Option<DateTime<Utc>>> {

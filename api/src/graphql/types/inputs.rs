@@ -325,6 +325,14 @@ pub struct IssueInstructionInput {
     /// A ticket, DPA clause or other reference.
     pub external_reference: Option<String>,
     pub description: Option<String>,
+    /// The purpose involves selling the contacts' data: contacts that opted out of sale
+    /// are invisible under this instruction.
+    #[graphql(default)]
+    pub involves_sale: bool,
+    /// The purpose involves sharing the contacts' data for cross-context behavioural
+    /// advertising: contacts that opted out of sharing are invisible under it.
+    #[graphql(default)]
+    pub involves_sharing: bool,
 }
 
 impl IssueInstructionInput {
@@ -350,6 +358,8 @@ impl IssueInstructionInput {
                 valid_until: self.valid_until,
                 external_reference: self.external_reference.as_deref(),
                 description: self.description.as_deref(),
+                involves_sale: self.involves_sale,
+                involves_sharing: self.involves_sharing,
             },
         )
     }

@@ -59,6 +59,16 @@ impl Instruction {
     async fn standing(&self) -> bool {
         self.0.standing
     }
+    /// The purpose involves selling the contacts' data: contacts that opted out of sale
+    /// are invisible under it.
+    async fn involves_sale(&self) -> bool {
+        self.0.involves_sale
+    }
+    /// The purpose involves sharing for cross-context behavioural advertising: contacts
+    /// that opted out of sharing are invisible under it.
+    async fn involves_sharing(&self) -> bool {
+        self.0.involves_sharing
+    }
     async fn issued_by(&self) -> &str {
         &self.0.issued_by
     }

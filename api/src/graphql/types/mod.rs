@@ -6,6 +6,7 @@ pub mod contact;
 pub mod inputs;
 pub mod instruction;
 pub mod page;
+pub mod privacy;
 pub mod subprocessor;
 pub mod tenant;
 

@@ -29,6 +29,11 @@ impl Tenant {
     async fn status(&self) -> TenantStatus {
         TenantStatus::from_db(&self.0.status)
     }
+    /// The processor's contractual window for assisting with a data-subject request, in
+    /// days from its opening: the processor's own due date.
+    async fn request_assistance_days(&self) -> i32 {
+        self.0.request_assistance_days
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -1,0 +1,906 @@
+//! Data-subject requests: the controller's decision to have the processor answer one,
+//! with the statutory clock of its regime and the processor's own, every transition
+//! recorded, and each step that reaches the subject's data recorded in the ledger under
+//! the request's own instruction.
+//!
+//! - this module: opening (and referrals), the subject, the clock (pause, resume,
+//!   extension), denial and withdrawal, the queue;
+//! - [`execute`]: completing a request of each kind, with its evidence (export, erasure
+//!   report, receipt);
+//! - [`forwards`]: what is passed on to subprocessors, and their confirmations.
+
+pub mod execute;
+pub mod forwards;
+
+use chrono::{DateTime, Duration, Utc};
+use entities::{contact, privacy_request, privacy_request_event, tenant};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder,
+};
+
+use super::to_json;
+use crate::auth::ActorKind;
+use crate::domain::contact::{Email, Phone};
+use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
+use crate::domain::privacy::{
+    Channel, PauseReason, Regime, RequestKind, RequestStatus, processor_due,
+};
+use crate::domain::{
+    ContactId, InstructionId, Invalid, PrivacyRequestId, TenantId, bounded_text, optional_text,
+};
+use crate::error::ServiceError;
+use crate::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_key};
+use crate::policy::{self, Actor, Mode, PinnedTx, RequestCtx};
+
+/// Who the request is about, as the controller names them.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub contact_ids: Vec<ContactId>,
+    /// Matched against the tenant's contacts; the matches are listed for the controller
+    /// to confirm. Not kept.
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// A validated request to open.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub kind: RequestKind,
+    pub regime: Regime,
+    pub subject: Subject,
+    pub received_at: DateTime<Utc>,
+    pub external_reference: Option<String>,
+    /// A referral of the tenant's to open as this request.
+    pub referral: Option<PrivacyRequestId>,
+}
+
+impl NewRequest {
+    /// # Errors
+    /// [`Invalid`] naming the field at fault.
+    pub fn parse(
+        kind: RequestKind,
+        regime: Regime,
+        subject: Subject,
+        received_at: Option<DateTime<Utc>>,
+        external_reference: Option<&str>,
+        referral: Option<PrivacyRequestId>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Invalid> {
+        let received_at = received_at.unwrap_or(now);
+        if received_at > now {
+            return Err(Invalid::new(
+                "receivedAt",
+                "receivedAt must not be in the future",
+            ));
+        }
+        if now - received_at > Duration::days(366) {
+            return Err(Invalid::new(
+                "receivedAt",
+                "receivedAt is more than a year ago",
+            ));
+        }
+        let email = subject
+            .email
+            .as_deref()
+            .map(|e| {
+                Email::parse(
+                    "subject.email",
+                    e,
+                    crate::domain::contact::EmailKind::default(),
+                )
+                .map(|e| e.address)
+            })
+            .transpose()?;
+        let phone = subject
+            .phone
+            .as_deref()
+            .map(|p| {
+                Phone::parse(
+                    "subject.phone",
+                    p,
+                    crate::domain::contact::PhoneKind::default(),
+                )
+                .map(|p| p.number)
+            })
+            .transpose()?;
+        if subject.contact_ids.is_empty()
+            && email.is_none()
+            && phone.is_none()
+            && referral.is_none()
+        {
+            return Err(Invalid::new(
+                "subject",
+                "name the subject by contactIds, email or phone",
+            ));
+        }
+        if subject.contact_ids.len() > 100 {
+            return Err(Invalid::new(
+                "subject.contactIds",
+                "at most 100 contacts per request",
+            ));
+        }
+        Ok(Self {
+            kind,
+            regime,
+            subject: Subject {
+                contact_ids: dedup(&subject.contact_ids),
+                email,
+                phone,
+            },
+            received_at,
+            external_reference: optional_text("externalReference", external_reference, 200)?,
+            referral,
+        })
+    }
+}
+
+fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for i in items {
+        if !out.contains(i) {
+            out.push(*i);
+        }
+    }
+    out
+}
+
+/// A subject's request that reached the processor instead of the controller, recorded by
+/// the platform admin without any of the subject's data.
+#[derive(Debug, Clone)]
+pub struct NewReferral {
+    pub tenant: TenantId,
+    pub kind: RequestKind,
+    pub channel: Channel,
+    pub received_at: DateTime<Utc>,
+    pub external_reference: Option<String>,
+}
+
+/// Which requests a listing returns. Every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub statuses: Vec<RequestStatus>,
+    /// Open and statutorily due within this many days (overdue ones included).
+    pub due_within_days: Option<i64>,
+    /// Open and past the statutory due date.
+    pub overdue: Option<bool>,
+    /// Open and past the processor's own due date.
+    pub processor_overdue: Option<bool>,
+}
+
+pub fn cursor(m: &privacy_request::Model) -> String {
+    crate::pagination::timestamp_cursor(m.created_at, m.id)
+}
+
+/// The ids of `ids` that are contacts of the tenant, in order; an id that is not (another
+/// tenant's, or none at all) is refused naming `field[i]`.
+///
+/// # Errors
+/// `Validation`; `Db`.
+pub(crate) async fn existing_contacts<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    ids: &[ContactId],
+    field: &str,
+) -> Result<Vec<contact::Model>, ServiceError> {
+    let found = contact::Entity::find()
+        .filter(contact::Column::TenantId.eq(tenant))
+        .filter(contact::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    for (i, id) in ids.iter().enumerate() {
+        if !found.iter().any(|c| c.id == *id) {
+            let at = if ids.len() == 1 && !field.ends_with('s') {
+                field.to_owned()
+            } else {
+                format!("{field}[{i}]")
+            };
+            return Err(Invalid::new(at, "no such contact").into());
+        }
+    }
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.iter().find(|c| c.id == *id).cloned())
+        .collect())
+}
+
+/// The contacts whose stored emails or phone numbers hold `email` / `phone` exactly.
+async fn matching<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> Result<Vec<ContactId>, ServiceError> {
+    use sea_orm::sea_query::LikeExpr;
+    let mut found = Vec::new();
+    for (needle, is_email) in [(email, true), (phone, false)] {
+        let Some(needle) = needle else { continue };
+        let lowered = needle.to_lowercase();
+        let escaped = lowered
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let candidates = contact::Entity::find()
+            .filter(contact::Column::TenantId.eq(tenant))
+            .filter(
+                contact::Column::SearchText
+                    .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+            )
+            .all(db)
+            .await?;
+        for c in candidates {
+            let hit = if is_email {
+                let emails: Vec<Email> =
+                    serde_json::from_value(c.emails.clone()).unwrap_or_default();
+                emails.iter().any(|e| e.address.to_lowercase() == lowered)
+            } else {
+                let phones: Vec<Phone> =
+                    serde_json::from_value(c.phones.clone()).unwrap_or_default();
+                phones.iter().any(|p| p.number == needle)
+            };
+            if hit && !found.contains(&c.id) {
+                found.push(c.id);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The instruction a request documents: the controller's decision that the processor
+/// carry out this request, by the controller's admin, on this subject. It has the
+/// request's id and names no other actor, so it reaches nobody's data by itself; every
+/// step taken under it is recorded against it.
+fn instruction_for(
+    tenant: TenantId,
+    id: PrivacyRequestId,
+    kind: RequestKind,
+    regime: Regime,
+    reference: Option<String>,
+    issued_by: &str,
+    now: DateTime<Utc>,
+) -> entities::processing_instruction::ActiveModel {
+    let operations = match kind {
+        RequestKind::Access | RequestKind::Portability => {
+            vec![AccessOperation::Read, AccessOperation::Export]
+        }
+        RequestKind::Erasure => vec![AccessOperation::Read, AccessOperation::Erase],
+        _ => vec![AccessOperation::Read, AccessOperation::Write],
+    };
+    super::instructions::row(
+        tenant,
+        request_instruction(id),
+        super::instructions::NewInstruction {
+            purpose: Purpose::DataSubjectRequests,
+            actor_kinds: vec![ActorKind::Controller],
+            subprocessor_ids: Vec::new(),
+            data_categories: DataCategory::ALL.to_vec(),
+            operations,
+            valid_from: Some(now),
+            valid_until: None,
+            external_reference: reference,
+            description: Some(format!(
+                "Data-subject request: {} under {}",
+                kind.as_str(),
+                regime.as_str()
+            )),
+            involves_sale: false,
+            involves_sharing: false,
+        },
+        false,
+        issued_by,
+        now,
+    )
+}
+
+/// The instruction a request documents has the request's id.
+pub fn request_instruction(id: PrivacyRequestId) -> InstructionId {
+    InstructionId(id.as_uuid())
+}
+
+/// Appends an event to a request's history.
+async fn record_event<C: ConnectionTrait>(
+    db: &C,
+    request: &privacy_request::Model,
+    actor: &Actor,
+    action: &str,
+    reason: Option<String>,
+    at: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let seq = privacy_request_event::Entity::find()
+        .filter(privacy_request_event::Column::TenantId.eq(request.tenant_id))
+        .filter(privacy_request_event::Column::RequestId.eq(request.id))
+        .count(db)
+        .await?;
+    let event = privacy_request_event::ActiveModel {
+        tenant_id: Set(request.tenant_id),
+        request_id: Set(request.id),
+        seq: Set(i32::try_from(seq + 1).unwrap_or(i32::MAX)),
+        at: Set(at),
+        actor_kind: Set(actor.kind.as_str().to_owned()),
+        actor_id: Set(actor.id.clone()),
+        action: Set(action.to_owned()),
+        status: Set(request.status.clone()),
+        reason: Set(reason),
+    };
+    privacy_request_event::Entity::insert(event)
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Loads one of the tenant's requests.
+///
+/// # Errors
+/// `NotFound` (another tenant's request answers the same); `Db`.
+pub(crate) async fn find<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: PrivacyRequestId,
+) -> Result<privacy_request::Model, ServiceError> {
+    privacy_request::Entity::find()
+        .filter(privacy_request::Column::TenantId.eq(tenant))
+        .filter(privacy_request::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+pub(crate) fn status_of(m: &privacy_request::Model) -> RequestStatus {
+    RequestStatus::from_db(&m.status).unwrap_or(RequestStatus::Received)
+}
+
+pub(crate) fn kind_of(m: &privacy_request::Model) -> RequestKind {
+    RequestKind::from_db(&m.kind).unwrap_or(RequestKind::Access)
+}
+
+pub(crate) fn regime_of(m: &privacy_request::Model) -> Option<Regime> {
+    m.regime.as_deref().and_then(Regime::from_db)
+}
+
+pub(crate) fn subject_of(m: &privacy_request::Model) -> Vec<ContactId> {
+    serde_json::from_value(m.subject_contact_ids.clone()).unwrap_or_default()
+}
+
+/// Refuses unless the request is open (received, in progress or paused).
+fn ensure_open(m: &privacy_request::Model) -> Result<RequestStatus, ServiceError> {
+    let status = status_of(m);
+    if status.is_open() {
+        Ok(status)
+    } else {
+        Err(ServiceError::Conflict(format!(
+            "the request is {}: nothing more can be done with it",
+            status.as_str()
+        )))
+    }
+}
+
+/// Saves `active` and appends the event that moved it.
+async fn save(
+    tx: &PinnedTx,
+    active: privacy_request::ActiveModel,
+    action: &str,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<privacy_request::Model, ServiceError> {
+    let updated = privacy_request::Entity::update(active).exec(&**tx).await?;
+    record_event(&**tx, &updated, tx.actor(), action, reason, now).await?;
+    Ok(updated)
+}
+
+/// Records a referral (platform admin): a subject who contacted the processor is
+/// directed to the controller, and the request waits in the controller's queue as
+/// `REFERRED` until the controller opens it. No contact data is touched.
+///
+/// # Errors
+/// `Validation` (field `tenantId`) for an unknown tenant; `Db`.
+#[tracing::instrument(skip_all, fields(tenant_id = %new.tenant))]
+pub async fn refer(
+    ctx: &RequestCtx<'_>,
+    new: NewReferral,
+) -> Result<privacy_request::Model, ServiceError> {
+    let tx = policy::platform_admin_on(ctx, new.tenant, Mode::Write).await?;
+    if tenant::Entity::find_by_id(new.tenant)
+        .one(&*tx)
+        .await?
+        .is_none()
+    {
+        return Err(Invalid::new("tenantId", "no such tenant").into());
+    }
+    let model = privacy_request::ActiveModel {
+        tenant_id: Set(new.tenant),
+        id: Set(PrivacyRequestId::new()),
+        kind: Set(new.kind.as_str().to_owned()),
+        regime: Set(None),
+        status: Set(RequestStatus::Referred.as_str().to_owned()),
+        channel: Set(Some(new.channel.as_str().to_owned())),
+        subject_contact_ids: Set(serde_json::json!([])),
+        candidate_contact_ids: Set(serde_json::json!([])),
+        identifier_kind: Set(None),
+        received_at: Set(new.received_at),
+        opened_at: Set(None),
+        statutory_due_at: Set(None),
+        processor_due_at: Set(None),
+        extended_at: Set(None),
+        extension_reason: Set(None),
+        paused_at: Set(None),
+        pause_reason: Set(None),
+        paused_seconds: Set(0),
+        external_reference: Set(new.external_reference),
+        denial_reason: Set(None),
+        completed_at: Set(None),
+        result: Set(None),
+        result_sha256: Set(None),
+        receipt: Set(None),
+        referred_by: Set(Some(tx.actor().id.clone())),
+        opened_by: Set(None),
+        created_at: Set(ctx.now),
+        updated_at: Set(ctx.now),
+    };
+    let created = privacy_request::Entity::insert(model)
+        .exec_with_returning(&*tx)
+        .await?;
+    record_event(&*tx, &created, tx.actor(), "REFERRED", None, ctx.now).await?;
+    tx.commit().await?;
+    tracing::info!(request_id = %created.id, "data-subject request referred");
+    Ok(created)
+}
+
+/// Opens a request (the controller's admin, or staff handling requests): as a new one,
+/// or by taking over a referral. Its statutory due date runs from `received_at`, the
+/// processor's own from now; the instruction it documents is created with it.
+///
+/// # Errors
+/// `Validation` naming the field for unknown contacts or an identifier that matches
+/// nothing; `NotFound` for a referral that is not the tenant's; `Conflict` for one already
+/// opened; `Db`.
+#[tracing::instrument(skip_all, fields(kind = new.kind.as_str()))]
+pub async fn open(
+    ctx: &RequestCtx<'_>,
+    new: NewRequest,
+) -> Result<privacy_request::Model, ServiceError> {
+    let tx = policy::requests(ctx, Mode::Write).await?;
+    let tenant = tx.tenant();
+    existing_contacts(&*tx, tenant, &new.subject.contact_ids, "subject.contactIds").await?;
+    let matched = matching(
+        &*tx,
+        tenant,
+        new.subject.email.as_deref(),
+        new.subject.phone.as_deref(),
+    )
+    .await?;
+    if (new.subject.email.is_some() || new.subject.phone.is_some()) && matched.is_empty() {
+        let field = if new.subject.email.is_some() {
+            "subject.email"
+        } else {
+            "subject.phone"
+        };
+        return Err(Invalid::new(field, "matches no contact of the tenant").into());
+    }
+    if new.referral.is_none() && new.subject.contact_ids.is_empty() && matched.is_empty() {
+        return Err(
+            Invalid::new("subject", "name the subject by contactIds, email or phone").into(),
+        );
+    }
+    let identifier_kind = match (&new.subject.email, &new.subject.phone) {
+        (Some(_), Some(_)) => Some("EMAIL_AND_PHONE"),
+        (Some(_), None) => Some("EMAIL"),
+        (None, Some(_)) => Some("PHONE"),
+        (None, None) => None,
+    };
+    let terms = tenant::Entity::find_by_id(tenant)
+        .one(&*tx)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let referral = match new.referral {
+        Some(id) => {
+            let r = find(&*tx, tenant, id).await?;
+            if status_of(&r) != RequestStatus::Referred {
+                return Err(ServiceError::Conflict(
+                    "the referral was already opened".into(),
+                ));
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    let id = referral
+        .as_ref()
+        .map_or_else(PrivacyRequestId::new, |r| r.id);
+    let received_at = referral.as_ref().map_or(new.received_at, |r| r.received_at);
+    let mut active = privacy_request::ActiveModel {
+        tenant_id: Set(tenant),
+        id: Set(id),
+        kind: Set(new.kind.as_str().to_owned()),
+        regime: Set(Some(new.regime.as_str().to_owned())),
+        status: Set(RequestStatus::Received.as_str().to_owned()),
+        channel: Set(referral.as_ref().and_then(|r| r.channel.clone())),
+        subject_contact_ids: Set(to_json(&new.subject.contact_ids)),
+        candidate_contact_ids: Set(to_json(&matched)),
+        identifier_kind: Set(identifier_kind.map(str::to_owned)),
+        received_at: Set(received_at),
+        opened_at: Set(Some(ctx.now)),
+        statutory_due_at: Set(Some(new.regime.due(received_at))),
+        processor_due_at: Set(Some(processor_due(ctx.now, terms.request_assistance_days))),
+        extended_at: Set(None),
+        extension_reason: Set(None),
+        paused_at: Set(None),
+        pause_reason: Set(None),
+        paused_seconds: Set(0),
+        external_reference: Set(new
+            .external_reference
+            .clone()
+            .or_else(|| referral.as_ref().and_then(|r| r.external_reference.clone()))),
+        denial_reason: Set(None),
+        completed_at: Set(None),
+        result: Set(None),
+        result_sha256: Set(None),
+        receipt: Set(None),
+        referred_by: Set(referral.as_ref().and_then(|r| r.referred_by.clone())),
+        opened_by: Set(Some(tx.actor().id.clone())),
+        created_at: Set(referral.as_ref().map_or(ctx.now, |r| r.created_at)),
+        updated_at: Set(ctx.now),
+    };
+    let model = if referral.is_some() {
+        privacy_request::Entity::update(active).exec(&*tx).await?
+    } else {
+        active.id = Set(id);
+        privacy_request::Entity::insert(active)
+            .exec_with_returning(&*tx)
+            .await?
+    };
+    entities::processing_instruction::Entity::insert(instruction_for(
+        tenant,
+        id,
+        new.kind,
+        new.regime,
+        model.external_reference.clone(),
+        &tx.actor().id,
+        ctx.now,
+    ))
+    .exec(&*tx)
+    .await?;
+    let action = if referral.is_some() {
+        "OPENED_FROM_REFERRAL"
+    } else {
+        "OPENED"
+    };
+    record_event(&*tx, &model, tx.actor(), action, None, ctx.now).await?;
+    tx.commit().await?;
+    tracing::info!(tenant_id = %tenant, request_id = %id, "data-subject request opened");
+    Ok(model)
+}
+
+/// Sets the contacts the request is about (from the candidates an identifier matched, or
+/// any of the tenant's).
+///
+/// # Errors
+/// `NotFound`; `Conflict` when it is no longer open; `Validation` (field
+/// `contactIds[i]`) for unknown contacts; `Db`.
+pub async fn confirm_subject(
+    ctx: &RequestCtx<'_>,
+    id: PrivacyRequestId,
+    contact_ids: Vec<ContactId>,
+) -> Result<privacy_request::Model, ServiceError> {
+    let tx = policy::requests(ctx, Mode::Write).await?;
+    let model = find(&*tx, tx.tenant(), id).await?;
+    ensure_open(&model)?;
+    if contact_ids.is_empty() {
+        return Err(Invalid::new("contactIds", "name at least one contact").into());
+    }
+    let ids = dedup(&contact_ids);
+    existing_contacts(&*tx, tx.tenant(), &ids, "contactIds").await?;
+    let mut active = model.into_active_model();
+    active.subject_contact_ids = Set(to_json(&ids));
+    active.updated_at = Set(ctx.now);
+    let updated = save(&tx, active, "SUBJECT_CONFIRMED", None, ctx.now).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Stops the request's clock while the controller awaits the subject.
+///
+/// # Errors
+/// `NotFound`; `Conflict` unless it is received or in progress; `Db`.
+pub async fn pause(
+    ctx: &RequestCtx<'_>,
+    id: PrivacyRequestId,
+    reason: PauseReason,
+    note: Option<&str>,
+) -> Result<privacy_request::Model, ServiceError> {
+    let note = optional_text("note", note, 500)?;
+    let tx = policy::requests(ctx, Mode::Write).await?;
+    let model = find(&*tx, tx.tenant(), id).await?;
+    if !matches!(
+        status_of(&model),
+        RequestStatus::Received | RequestStatus::InProgress
+    ) {
+        return Err(ServiceError::Conflict(format!(
+            "a {} request cannot be paused",
+            model.status
+        )));
+    }
+    let mut active = model.into_active_model();
+    active.status = Set(RequestStatus::Paused.as_str().to_owned());
+    active.paused_at = Set(Some(ctx.now));
+    active.pause_reason = Set(Some(reason.as_str().to_owned()));
+    active.updated_at = Set(ctx.now);
+    let updated = save(&tx, active, "PAUSED", note, ctx.now).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Restarts a paused request's clock: both due dates move by the time it was paused.
+///
+/// # Errors
+/// `NotFound`; `Conflict` when it is not paused; `Db`.
+pub async fn resume(
+    ctx: &RequestCtx<'_>,
+    id: PrivacyRequestId,
+) -> Result<privacy_request::Model, ServiceError> {
+    let tx = policy::requests(ctx, Mode::Write).await?;
+    let model = find(&*tx, tx.tenant(), id).await?;
+    let (RequestStatus::Paused, Some(paused_at)) = (status_of(&model), model.paused_at) else {
+        return Err(ServiceError::Conflict("the request is not paused".into()));
+    };
+    let before = status_before_pause(&*tx, &model).await?;
+    let paused = ctx.now - paused_at;
+    let mut active = model.clone().into_active_model();
+    active.status = Set(before.as_str().to_owned());
+    active.paused_at = Set(None);
+    active.pause_reason = Set(None);
+    active.paused_seconds = Set(model.paused_seconds + paused.num_seconds());
+    active.statutory_due_at = Set(model.statutory_due_at.map(|d| d + paused));
+    active.processor_due_at = Set(model.processor_due_at.map(|d| d + paused));
+    active.updated_at = Set(ctx.now);
+    let updated = save(&tx, active, "RESUMED", None, ctx.now).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// The status a paused request had when it was paused.
+async fn status_before_pause<C: ConnectionTrait>(
+    db: &C,
+    model: &privacy_request::Model,
+) -> Result<RequestStatus, ServiceError> {
+    let events = privacy_request_event::Entity::find()
+        .filter(privacy_request_event::Column::TenantId.eq(model.tenant_id))
+        .filter(privacy_request_event::Column::RequestId.eq(model.id))
+        .order_by_desc(privacy_request_event::Column::Seq)
+        .all(db)
+        .await?;
+    Ok(events
+        .iter()
+        .filter_map(|e| RequestStatus::from_db(&e.status))
+        .find(|s| *s != RequestStatus::Paused)
+        .unwrap_or(RequestStatus::Received))
+}
+
+/// Extends the statutory due date once, as the regime allows, with the reason the subject
+/// is told.
+///
+/// # Errors
+/// `NotFound`; `Conflict` when it is not open or already extended; `Validation` (field
+/// `reason`); `Db`.
+pub async fn extend(
+    ctx: &RequestCtx<'_>,
+    id: PrivacyRequestId,
+    reason: &str,
+) -> Result<privacy_request::Model, ServiceError> {
+    let reason = bounded_text("reason", reason, 1000, true)?;
+    let tx = policy::requests(ctx, Mode::Write).await?;
+    let model = find(&*tx, tx.tenant(), id).await?;
+    ensure_open(&model)?;
+    if model.extended_at.is_some() {
+        return Err(ServiceError::Conflict(
+            "the request was already extended: the regime allows one extension".into(),
+        ));
+    }
+    let regime = regime_of(&model).ok_or(ServiceError::NotFound)?;
+    let mut active = model.clone().into_active_model();
+    active.extended_at = Set(Some(ctx.now));
+    active.extension_reason = Set(Some(reason.clone()));
+    active.statutory_due_at = Set(model.statutory_due_at.map(|d| regime.extended(d)));
+    active.updated_at = Set(ctx.now);
+    let updated = save(&tx, active, "EXTENDED", Some(reason), ctx.now).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Closes an open request without carrying it out: denied (a reason is required) or
+/// withdrawn by the subject. The instruction it documents is revoked.
+///
+/// # Errors
+/// `NotFound`; `Conflict` when it is not open; `Validation` (field `reason`); `Db`.
+pub async fn close(
+    ctx: &RequestCtx<'_>,
+    id: PrivacyRequestId,
+    status: RequestStatus,
+    reason: Option<&str>,
+) -> Result<privacy_request::Model, ServiceError> {
+    let reason = match status {
+        RequestStatus::Denied => Some(bounded_text("reason", reason.unwrap_or(""), 1000, true)?),
+        _ => optional_text("reason", reason, 1000)?,
+    };
+    let tx = policy::requests(ctx, Mode::Write).await?;
+    let model = find(&*tx, tx.tenant(), id).await?;
+    ensure_open(&model)?;
+    let mut active = model.into_active_model();
+    active.status = Set(status.as_str().to_owned());
+    active.paused_at = Set(None);
+    if status == RequestStatus::Denied {
+        active.denial_reason = Set(reason.clone());
+    }
+    active.completed_at = Set(Some(ctx.now));
+    active.updated_at = Set(ctx.now);
+    let updated = save(&tx, active, status.as_str(), reason, ctx.now).await?;
+    revoke_instruction(&*tx, id, status.as_str(), ctx.now).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Revokes the instruction a closed request documented.
+async fn revoke_instruction<C: ConnectionTrait>(
+    db: &C,
+    id: PrivacyRequestId,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    use entities::processing_instruction as pi;
+    pi::Entity::update_many()
+        .col_expr(pi::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
+        .col_expr(
+            pi::Column::RevokedBy,
+            sea_orm::sea_query::Expr::value("custodian"),
+        )
+        .col_expr(
+            pi::Column::RevocationReason,
+            sea_orm::sea_query::Expr::value(format!("the request was {why}")),
+        )
+        .filter(pi::Column::Id.eq(request_instruction(id)))
+        .filter(pi::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// One of the tenant's requests.
+///
+/// # Errors
+/// `NotFound`; `Unauthenticated`/`Forbidden` for those who do not handle requests; `Db`.
+pub async fn get(
+    ctx: &RequestCtx<'_>,
+    id: PrivacyRequestId,
+) -> Result<privacy_request::Model, ServiceError> {
+    let tx = policy::requests(ctx, Mode::Read).await?;
+    let model = find(&*tx, tx.tenant(), id).await?;
+    tx.commit().await?;
+    Ok(model)
+}
+
+/// A page of the tenant's requests, oldest first.
+///
+/// # Errors
+/// As [`get`]; `Validation` for a bad cursor.
+pub async fn list(
+    ctx: &RequestCtx<'_>,
+    filter: &RequestFilter,
+    page: &PageRequest,
+) -> Result<Page<privacy_request::Model>, ServiceError> {
+    let tx = policy::requests(ctx, Mode::Read).await?;
+    let select = filtered(tx.tenant(), filter, ctx.now);
+    let ordering = Ordering {
+        column: privacy_request::Column::CreatedAt,
+        id: privacy_request::Column::Id,
+        descending: false,
+        key_value: timestamp_key,
+    };
+    let result = fetch_page(&*tx, select, &ordering, page).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// How many of the tenant's requests match.
+///
+/// # Errors
+/// As [`get`].
+pub async fn count(ctx: &RequestCtx<'_>, filter: &RequestFilter) -> Result<u64, ServiceError> {
+    let tx = policy::requests(ctx, Mode::Read).await?;
+    let n = filtered(tx.tenant(), filter, ctx.now).count(&*tx).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+fn filtered(
+    tenant: TenantId,
+    filter: &RequestFilter,
+    now: DateTime<Utc>,
+) -> sea_orm::Select<privacy_request::Entity> {
+    use privacy_request::Column as C;
+    let mut select = privacy_request::Entity::find().filter(C::TenantId.eq(tenant));
+    if !filter.statuses.is_empty() {
+        select = select.filter(C::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+    }
+    let running = [RequestStatus::Received, RequestStatus::InProgress].map(RequestStatus::as_str);
+    if let Some(days) = filter.due_within_days {
+        select = select
+            .filter(C::Status.is_in(running))
+            .filter(C::StatutoryDueAt.lte(now + Duration::days(days)));
+    }
+    match filter.overdue {
+        Some(true) => {
+            select = select
+                .filter(C::Status.is_in(running))
+                .filter(C::StatutoryDueAt.lt(now));
+        }
+        Some(false) => {
+            select = select.filter(
+                sea_orm::Condition::any()
+                    .add(C::Status.is_not_in(running))
+                    .add(C::StatutoryDueAt.gte(now)),
+            );
+        }
+        None => {}
+    }
+    match filter.processor_overdue {
+        Some(true) => {
+            select = select
+                .filter(C::Status.is_in(running))
+                .filter(C::ProcessorDueAt.lt(now));
+        }
+        Some(false) => {
+            select = select.filter(
+                sea_orm::Condition::any()
+                    .add(C::Status.is_not_in(running))
+                    .add(C::ProcessorDueAt.gte(now)),
+            );
+        }
+        None => {}
+    }
+    select
+}
+
+/// A request's history, oldest first.
+///
+/// # Errors
+/// As [`get`].
+pub async fn events(
+    ctx: &RequestCtx<'_>,
+    id: PrivacyRequestId,
+) -> Result<Vec<privacy_request_event::Model>, ServiceError> {
+    let tx = policy::requests(ctx, Mode::Read).await?;
+    let rows = privacy_request_event::Entity::find()
+        .filter(privacy_request_event::Column::TenantId.eq(tx.tenant()))
+        .filter(privacy_request_event::Column::RequestId.eq(id))
+        .order_by_asc(privacy_request_event::Column::Seq)
+        .all(&*tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Sets a tenant's contractual assistance window (platform admin): the processor's own
+/// due date of requests opened from now on.
+///
+/// # Errors
+/// `Validation` (field `days`) outside 1–90; `NotFound` for an unknown tenant; `Db`.
+pub async fn set_assistance_window(
+    ctx: &RequestCtx<'_>,
+    tenant: TenantId,
+    days: i32,
+) -> Result<tenant::Model, ServiceError> {
+    if !(1..=90).contains(&days) {
+        return Err(Invalid::new("days", "days must be between 1 and 90").into());
+    }
+    let tx = policy::platform_admin_on(ctx, tenant, Mode::Write).await?;
+    let model = tenant::Entity::find_by_id(tenant)
+        .one(&*tx)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let mut active = model.into_active_model();
+    active.request_assistance_days = Set(days);
+    active.updated_at = Set(ctx.now);
+    let updated = tenant::Entity::update(active).exec(&*tx).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
