@@ -324,13 +324,9 @@ impl Appointment {
     }
     /// The contact met (read, and recorded, as its own access).
     async fn contact(&self, ctx: &Context<'_>) -> GqlResult<Option<Contact>> {
-        let (model, grant) = contacts::get(
-            &request_ctx(ctx),
-            self.model.contact_id,
-            selected(ctx),
-        )
-        .await
-        .gql()?;
+        let (model, grant) = contacts::get(&request_ctx(ctx), self.model.contact_id, selected(ctx))
+            .await
+            .gql()?;
         Ok(Some(Contact::new(model, grant)))
     }
     async fn starts_at(&self) -> GqlResult<Option<DateTime<Utc>>> {
