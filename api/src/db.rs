@@ -45,11 +45,29 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
 /// # Errors
 /// `DbErr` when the checkpoint fails.
 pub async fn reclaim_erased(db: &DatabaseConnection) -> Result<(), DbErr> {
-    if db.get_database_backend() == DatabaseBackend::Sqlite {
-        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-            .await?;
+    if db.get_database_backend() != DatabaseBackend::Sqlite {
+        return Ok(());
     }
-    Ok(())
+    // A checkpoint cannot finish while another connection writes (the sealer, say):
+    // retry for a moment rather than leave the erased pages in the log.
+    for _ in 0..50 {
+        let busy = db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<i32>(0))
+            .transpose()?
+            .unwrap_or(0);
+        if busy == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(DbErr::Custom(
+        "the write-ahead log could not be checkpointed after an erasure".into(),
+    ))
 }
 
 /// Applies every pending migration.

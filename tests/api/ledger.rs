@@ -672,6 +672,9 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "mintPartnerToken",
         "revokePartnerToken",
     ]);
+    // Data-subject requests, holds and forwards: exercised with their records by the
+    // privacy suite (`privacy::every_request_step_is_recorded_under_the_requests_instruction`).
+    covered.extend(crate::privacy::ROOT_FIELDS);
     for r in &roots {
         assert!(
             covered.contains(&r.as_str()),

@@ -11,6 +11,7 @@ mod import;
 mod isolation;
 mod ledger;
 mod partners;
+mod privacy;
 mod rls;
 mod schema;
 mod tenants;

@@ -71,6 +71,7 @@ impl Harness {
             clock: shared,
             ledger,
             auth,
+            signer: custodian_api::signing::Signer::from_seed([42; 32]),
             processor: ProcessorDetails {
                 name: settings.processor_name.clone(),
                 contact_email: None,

@@ -568,10 +568,17 @@ fn document(op: Op, scene: &Scene) -> (String, Value, Vec<String>) {
             json!({ "id": contact, "input": input_of(fields) }),
             then(fields, &["id", "version"]),
         ),
+        // Deleting a contact reaches every category of its data.
         Op::Erase => (
             "mutation($id: ID!) { deleteContact(id: $id) }".into(),
             json!({ "id": contact }),
-            Vec::new(),
+            [
+                "firstName", "lastName", "tags", "source", "emails", "phones", "addresses",
+                "employer", "jobTitle", "appointments", "customFields", "marketingPreferences",
+                "optOutOfSale", "optOutOfSharing",
+            ]
+            .map(String::from)
+            .to_vec(),
         ),
         Op::ReadAppointment(fields) => (
             format!(

@@ -120,14 +120,16 @@ matrix! {
         Case::new(Staff, Erase)
             .under(instr(EVERY_CATEGORY, &["ERASE"]))
             .expect(allowed(First));
-    // NOTE: an erase names no fields, so the category check has nothing to refuse: an
-    // instruction to erase PREFERENCES only deletes the whole contact, identity and
-    // contact details included. One would expect an erase to need every category the
-    // contact holds (or at least the ones it has data in).
-    staff_erase_under_an_instruction_covering_only_preferences_deletes_the_whole_contact:
+    // Erasing a contact erases every category of its data (its appointments with it), so
+    // an instruction to erase only some categories cannot delete it.
+    staff_erase_under_an_instruction_covering_only_preferences_is_refused_whole:
         Case::new(Staff, Erase)
             .under(instr(&["PREFERENCES"], &["ERASE"]))
-            .expect(allowed(First));
+            .expect(refused_whole(
+                &["firstName", "lastName", "tags", "source", "emails", "phones", "addresses",
+                  "employer", "jobTitle", "appointments", "customFields"],
+                First,
+            ));
 
     // Each data category, alone in the instruction, against a field of another.
     staff_under_an_identity_instruction_reads_names_tags_and_source_only:

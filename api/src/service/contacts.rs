@@ -57,6 +57,30 @@ pub fn cursor(contact: &contact::Model, order: ContactOrder) -> String {
     }
 }
 
+/// Every personal-data field of a contact as GraphQL names them, its appointments
+/// included: what deleting, erasing or exporting a contact reaches, so an instruction
+/// must cover every category to do it.
+pub(crate) const PERSONAL_FIELDS: [&str; 14] = [
+    "firstName",
+    "lastName",
+    "tags",
+    "source",
+    "emails",
+    "phones",
+    "addresses",
+    "employer",
+    "jobTitle",
+    "appointments",
+    "customFields",
+    "marketingPreferences",
+    "optOutOfSale",
+    "optOutOfSharing",
+];
+
+pub(crate) fn personal_fields() -> Vec<String> {
+    PERSONAL_FIELDS.map(String::from).to_vec()
+}
+
 /// Stores a new contact for the caller's tenant.
 ///
 /// # Errors
@@ -149,7 +173,11 @@ pub(crate) async fn apply_update(
 pub async fn delete(ctx: &RequestCtx<'_>, id: ContactId) -> Result<ContactId, ServiceError> {
     let tx = policy::begin(
         ctx,
-        Access::new(AccessOperation::Erase, ResourceType::Contact, Vec::new()),
+        Access::new(
+            AccessOperation::Erase,
+            ResourceType::Contact,
+            personal_fields(),
+        ),
     )
     .await?;
     let (mut tx, model) = reach(tx, id).await?;

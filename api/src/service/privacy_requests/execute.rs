@@ -36,25 +36,8 @@ use crate::signing::Signer;
 
 /// The type of a receipt document.
 pub const RECEIPT_TYPE: &str = "custodian.privacy-request-receipt.v1";
-/// Every contact field a request step reads or writes, as GraphQL names them.
-const ALL_FIELDS: [&str; 13] = [
-    "firstName",
-    "lastName",
-    "tags",
-    "source",
-    "emails",
-    "phones",
-    "addresses",
-    "employer",
-    "jobTitle",
-    "customFields",
-    "marketingPreferences",
-    "optOutOfSale",
-    "optOutOfSharing",
-];
-
 fn all_fields() -> Vec<String> {
-    ALL_FIELDS.map(String::from).to_vec()
+    super::super::contacts::personal_fields()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -247,8 +230,12 @@ pub async fn complete(
     revoke_instruction(&*tx, id, "completed", now).await?;
     tx.touched(reached);
     tx.commit().await?;
-    if kind == RequestKind::Erasure {
-        ctx.reclaim_erased().await?;
+    if kind == RequestKind::Erasure
+        && let Err(e) = ctx.reclaim_erased().await
+    {
+        // The erasure is committed; what failed is only the storage's clean-up, which the
+        // next checkpoint completes.
+        tracing::warn!(error = %e, request_id = %id, "erased pages not yet reclaimed");
     }
     tracing::info!(tenant_id = %tenant, request_id = %id, "data-subject request completed");
     Ok(completed)
@@ -544,7 +531,7 @@ async fn records_about(
             ));
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|(at, _)| *at);
     Ok(out.into_iter().map(|(_, v)| v).collect())
 }
 
