@@ -369,3 +369,142 @@ async fn custodian_import_streams_csv_and_jsonl_and_resumes_without_duplicates()
     .await;
     assert_eq!(log["accessLog"]["totalCount"], 4);
 }
+
+#[tokio::test]
+async fn custodian_dsr_downloads_an_export_and_verifies_its_receipt_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_server, base) = start_server(&data).await;
+    let client = reqwest::Client::new();
+    let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
+    let created = gql(&client, &base, &alice, r#"mutation { createTenant(input: {name: "Acme", jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }"#).await;
+    let tenant = created["createTenant"]["id"].as_str().unwrap().to_owned();
+    let bob = token(
+        &data,
+        &[
+            "--role",
+            "controller_admin",
+            "--tenant",
+            &tenant,
+            "--sub",
+            "bob",
+        ],
+    );
+    let contact = gql(&client, &base, &bob, r#"mutation { createContact(input: {firstName: "Ada", emails: [{address: "ada@example.com"}]}) { id } }"#).await;
+    let id = contact["createContact"]["id"].as_str().unwrap();
+    let opened = gql(&client, &base, &bob, &format!(r#"mutation {{ openPrivacyRequest(input: {{kind: PORTABILITY, regime: GDPR, subject: {{contactIds: ["{id}"]}}}}) {{ id }} }}"#)).await;
+    let request = opened["openPrivacyRequest"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = gql(
+        &client,
+        &base,
+        &bob,
+        &format!(
+            r#"mutation {{ completePrivacyRequest(id: "{request}") {{ receipt resultSha256 }} }}"#
+        ),
+    )
+    .await;
+    let receipt = dir.path().join("receipt.json");
+    std::fs::write(
+        &receipt,
+        done["completePrivacyRequest"]["receipt"].as_str().unwrap(),
+    )
+    .unwrap();
+    // The download is the stored document; its hash is the one in the receipt.
+    let out = dir.path().join("export.json");
+    let export = Command::new(BIN)
+        .args([
+            "dsr",
+            "export",
+            "--url",
+            &base,
+            "--token",
+            &bob,
+            "--request",
+            &request,
+        ])
+        .args(["--output", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    assert_eq!(
+        sha,
+        done["completePrivacyRequest"]["resultSha256"]
+            .as_str()
+            .unwrap()
+    );
+    let csv = Command::new(BIN)
+        .args([
+            "dsr",
+            "export",
+            "--url",
+            &base,
+            "--token",
+            &bob,
+            "--request",
+            &request,
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&csv.stdout).contains("ada@example.com"));
+    // Offline: with the published key, and with the deployment's data directory.
+    let published: Value = client
+        .get(format!("{base}/.well-known/custodian/signing-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = published["publicKey"].as_str().unwrap();
+    let verify = |file: &std::path::Path, key_args: &[&str]| {
+        Command::new(BIN)
+            .args(["dsr", "verify-receipt", file.to_str().unwrap()])
+            .args(key_args)
+            .output()
+            .unwrap()
+    };
+    let ok = verify(&receipt, &["--public-key", key]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(shown["body"]["requestId"], request.as_str());
+    assert!(
+        verify(&receipt, &["--data-dir", data.to_str().unwrap()])
+            .status
+            .success()
+    );
+    // Tampered, or checked against another key: refused, saying why, without a panic.
+    let tampered = dir.path().join("tampered.json");
+    let text = std::fs::read_to_string(&receipt).unwrap();
+    std::fs::write(&tampered, text.replace("PORTABILITY", "ACCESS")).unwrap();
+    let bad = verify(&tampered, &["--public-key", key]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("signature does not match"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+    let other = verify(
+        &receipt,
+        &[
+            "--public-key",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&other.stderr).contains("another key"));
+}
