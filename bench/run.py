@@ -402,7 +402,7 @@ def import_(main_base):
              f"""COPY (SELECT '{t3}'::uuid, gen_random_uuid(), 'I' || i, 'Imported',
                  jsonb_build_array(jsonb_build_object('address', 'i' || i || '@example.com', 'kind', 'OTHER')), '[]'::jsonb, '[]'::jsonb,
                  NULL, NULL, '{{}}'::jsonb, '["import"]'::jsonb, 'IMPORT', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN', false, false,
-                 'i' || i || ' imported i' || i || '@example.com', 1, now(), now() FROM generate_series(0, {IMPORT_ROWS - 1}) i)
+                 'i' || i || ' imported i' || i || '@example.com', 1, now(), now(), NULL FROM generate_series(0, {IMPORT_ROWS - 1}) i)
                  TO STDOUT WITH (FORMAT csv)"""],
             check=True, stdout=f,
         )

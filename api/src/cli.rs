@@ -361,8 +361,7 @@ async fn dsr(command: DsrCommand) -> anyhow::Result<()> {
             let trusted = match (public_key, data_dir) {
                 (Some(key), _) => key,
                 (None, Some(dir)) => {
-                    crate::signing::Signer::load_or_create(&dir.join(crate::signing::KEY_FILE))?
-                        .public_key()
+                    crate::signing::Signer::load(&dir.join(crate::signing::KEY_FILE))?.public_key()
                 }
                 (None, None) => anyhow::bail!(
                     "give the deployment's public key (--public-key, from /.well-known/custodian/signing-key) or its --data-dir"
@@ -371,6 +370,10 @@ async fn dsr(command: DsrCommand) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let (kind, body) = crate::signing::verify(&text, &trusted)?;
+            let expected = crate::service::privacy_requests::execute::RECEIPT_TYPE;
+            if kind != expected {
+                anyhow::bail!("a signed {kind}, not a receipt ({expected})");
+            }
             println!(
                 "{}",
                 serde_json::json!({"valid": true, "type": kind, "body": body})

@@ -68,6 +68,19 @@ impl Signer {
         }
     }
 
+    /// Loads an existing key from `path`; never creates one (for verifiers).
+    ///
+    /// # Errors
+    /// When the file is missing, unreadable or not a key.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut seed)
+            .map_err(|e| anyhow::anyhow!("{}: not a hex Ed25519 seed ({e})", path.display()))?;
+        Ok(Self::from_seed(seed))
+    }
+
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             key: Arc::new(SigningKey::from_bytes(&seed)),

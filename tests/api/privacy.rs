@@ -260,6 +260,15 @@ async fn listings_show_what_is_due_soon_overdue_and_late_for_the_processor(app: 
         list(json!({"processorOverdue": true})).await["totalCount"],
         2
     );
+    // Too late to extend: the extension is decided within the original period.
+    let late = step(
+        &app,
+        &bob,
+        "extendPrivacyRequest",
+        json!({"id": soon["id"], "reason": "complex"}),
+    )
+    .await;
+    assert_eq!(error_code(&late), "CONFLICT");
     // A paused request is neither overdue nor late while its clock is stopped.
     step(
         &app,
@@ -329,6 +338,21 @@ async fn an_export_holds_everything_about_its_subject_and_nothing_of_anyone_else
     // Named by email (any case): the match is listed for confirmation, namesakes are not.
     let r = open(&app, &bob, json!({"kind": "ACCESS", "regime": "GDPR", "subject": {"email": "ADA@example.com"}, "externalReference": "T-1"})).await;
     assert_eq!(r["candidateContactIds"], json!([subject]));
+    let matched = app
+        .access_log(&bob)
+        .await
+        .into_iter()
+        .find(|rec| rec["instructionId"] == r["id"])
+        .unwrap();
+    assert_eq!(
+        (
+            matched["operation"].clone(),
+            matched["resourceIds"].clone(),
+            matched["fields"].clone()
+        ),
+        (json!("READ"), json!([subject]), json!(["emails", "phones"])),
+        "matching the identifier is recorded against the request"
+    );
     assert_eq!(r["subjectContactIds"], json!([]));
     let unconfirmed = app
         .gql(
@@ -413,6 +437,38 @@ async fn an_export_holds_everything_about_its_subject_and_nothing_of_anyone_else
     assert!(csv.starts_with("recordType,id,contactId,firstName"));
     assert!(csv.contains("ada@example.com") && csv.contains("Review"));
     assert!(!csv.contains(namesake.as_str()));
+    // Staff under a narrower instruction cannot produce an export of everything: refused
+    // whole, recorded, and the request is left as it was.
+    app.issue_instruction(&bob, json!({"purpose": "DATA_SUBJECT_REQUESTS", "actorKinds": ["PROCESSOR_STAFF"], "dataCategories": ["IDENTITY"], "operations": ["READ", "EXPORT"]})).await;
+    let dsr = app.instructed_token(Role::ProcessorStaff, &tenant, "data_subject_requests", None);
+    let narrow = open(
+        &app,
+        &dsr,
+        json!({"kind": "ACCESS", "regime": "GDPR", "subject": {"contactIds": [subject]}}),
+    )
+    .await;
+    let refused = app
+        .gql(
+            Some(&dsr),
+            "mutation($id: ID!) { completePrivacyRequest(id: $id) { id } }",
+            json!({"id": narrow["id"]}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    let still = app
+        .gql_ok(
+            &bob,
+            "query($id: ID!) { privacyRequest(id: $id) { status } }",
+            json!({"id": narrow["id"]}),
+        )
+        .await;
+    assert_eq!(still["privacyRequest"]["status"], "RECEIVED");
+    assert!(
+        app.access_log(&bob)
+            .await
+            .iter()
+            .any(|rec| rec["instructionId"] == narrow["id"] && rec["outcome"] == "DENIED")
+    );
     // Another tenant's request, and its export, answer like missing ones.
     let theirs = app
         .gql(
@@ -565,9 +621,11 @@ async fn an_erasure_leaves_none_of_the_subject_in_any_table_or_file_except_what_
     let r = open(
         &app,
         &bob,
-        json!({"kind": "ERASURE", "regime": "GDPR", "subject": {"contactIds": [gone, held]}}),
+        json!({"kind": "ERASURE", "regime": "GDPR", "subject": {"contactIds": [gone, held]}, "externalReference": "Quaxfield complaint"}),
     )
     .await;
+    app.gql_ok(&bob, "mutation($id: ID!) { pausePrivacyRequest(id: $id, reason: AWAITING_IDENTITY_VERIFICATION, note: \"call Zenobia back\") { id } }", json!({"id": r["id"]})).await;
+    step(&app, &bob, "resumePrivacyRequest", json!({"id": r["id"]})).await;
     let done = complete(&app, &bob, &r["id"]).await;
     let report = &done["result"];
     assert_eq!(report["erased"]["contacts"], json!([gone]));
@@ -766,6 +824,19 @@ async fn a_restricted_contact_is_refused_to_staff_and_partners_and_frozen_for_th
         )
         .await;
     assert_eq!(error_code(&delete), "FORBIDDEN");
+    let user = app.token(Role::ControllerUser, Some(&tenant), "u");
+    let by_user = app
+        .gql(
+            Some(&user),
+            "mutation($id: ID!) { liftContactRestriction(id: $id) { restricted } }",
+            json!({"id": ada}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&by_user),
+        "FORBIDDEN",
+        "only the controller's admin lifts it"
+    );
     let lifted = app
         .gql_ok(
             &bob,
@@ -774,6 +845,25 @@ async fn a_restricted_contact_is_refused_to_staff_and_partners_and_frozen_for_th
         )
         .await;
     assert_eq!(lifted["liftContactRestriction"]["restricted"], false);
+    let history = app.gql_ok(&bob, "query($id: ID!) { privacyRequest(id: $id) { events { action } forwards { action contactIds } } }", json!({"id": r["id"]})).await["privacyRequest"].clone();
+    assert!(
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "RESTRICTION_LIFTED")
+    );
+    let actions: Vec<&str> = history["forwards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["RESTRICT", "LIFT_RESTRICTION"],
+        "the lifting reaches the subprocessors too"
+    );
     let again = app
         .gql(
             Some(&bob),
@@ -897,7 +987,14 @@ async fn a_receipt_verifies_against_the_published_key_and_a_tampered_one_does_no
     assert_eq!(body["tenantId"], tenant);
     assert_eq!(body["subjectContactIds"], json!([ada]));
     assert_eq!(body["resultSha256"], done["resultSha256"]);
-    assert!(body["ledgerHead"]["seq"].as_i64().unwrap() >= 0);
+    // The head it names already holds the completion's own record.
+    let record = app
+        .access_log(&bob)
+        .await
+        .into_iter()
+        .find(|rec| rec["instructionId"] == r["id"] && rec["operation"] == "EXPORT")
+        .unwrap();
+    assert_eq!(body["ledgerHead"]["seq"], record["seq"]);
     // Any change to what it says, or another key, and it does not verify.
     let tampered = receipt.replace(ada.as_str(), &uuid::Uuid::now_v7().to_string());
     assert_eq!(
@@ -929,10 +1026,12 @@ async fn forwards_reach_active_subprocessors_and_are_confirmed_by_the_partner(ap
     )
     .await;
     let ada = contact(&app, &bob, json!({"firstName": "Ada"})).await;
+    let kept = contact(&app, &bob, json!({"firstName": "Kept"})).await;
+    app.gql_ok(&bob, "mutation($c: ID!) { placeLegalHold(input: {contactId: $c, reason: FINANCIAL_RECORDS}) { id } }", json!({"c": kept})).await;
     let r = open(
         &app,
         &bob,
-        json!({"kind": "ERASURE", "regime": "GDPR", "subject": {"contactIds": [ada]}}),
+        json!({"kind": "ERASURE", "regime": "GDPR", "subject": {"contactIds": [ada, kept]}}),
     )
     .await;
     complete(&app, &bob, &r["id"]).await;
@@ -960,7 +1059,8 @@ async fn forwards_reach_active_subprocessors_and_are_confirmed_by_the_partner(ap
             .iter()
             .all(|f| f["action"] == "ERASE"
                 && f["contactIds"] == json!([ada])
-                && f["confirmedAt"].is_null())
+                && f["confirmedAt"].is_null()),
+        "only what was erased is forwarded, never a held contact: {sent}"
     );
     let (mail_token, _) = app
         .partner_token(&tenant, &mailer, "SUPPORT", json!(["contacts:read"]))
@@ -1094,6 +1194,35 @@ async fn bad_input_is_refused_with_its_field_and_changes_nothing(app: TestApp) {
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{input}");
     }
     assert_eq!(count().await, before, "nothing was opened");
+    // A request whose instruction the controller revoked is not carried out.
+    let revoked = open(
+        &app,
+        &bob,
+        json!({"kind": "OPT_OUT_OF_SALE", "regime": "CCPA", "subject": {"contactIds": [ada]}}),
+    )
+    .await;
+    app.gql_ok(
+        &bob,
+        "mutation($id: ID!) { revokeInstruction(id: $id) { id } }",
+        json!({"id": revoked["id"]}),
+    )
+    .await;
+    let body = app
+        .gql(
+            Some(&bob),
+            "mutation($id: ID!) { completePrivacyRequest(id: $id) { id } }",
+            json!({"id": revoked["id"]}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "CONFLICT");
+    let flag = app
+        .gql_ok(
+            &bob,
+            "query($id: ID!) { contact(id: $id) { optOutOfSale } }",
+            json!({"id": ada}),
+        )
+        .await;
+    assert_eq!(flag["contact"]["optOutOfSale"], false);
     // Steps out of turn: each refused with its code, the request unchanged.
     let r = open(
         &app,
@@ -1252,6 +1381,26 @@ async fn a_referral_waits_in_the_controllers_queue_until_the_controller_opens_it
     assert_eq!(opened["status"], "RECEIVED");
     let twice = app.gql(Some(&bob), "mutation($i: OpenPrivacyRequestInput!) { openPrivacyRequest(input: $i) { id } }", json!({"i": {"kind": "ERASURE", "regime": "GDPR", "subject": {"contactIds": [ada]}, "referralId": referral["id"]}})).await;
     assert_eq!(error_code(&twice), "CONFLICT");
+    // A referral the controller will not take up is closed with a reason.
+    let bogus = app
+        .gql_ok(
+            &admin,
+            refer,
+            json!({"i": {"tenantId": tenant, "kind": "ACCESS", "channel": "PHONE"}}),
+        )
+        .await["referPrivacyRequest"]
+        .clone();
+    let denied = step(
+        &app,
+        &bob,
+        "denyPrivacyRequest",
+        json!({"id": bogus["id"], "reason": "not our customer"}),
+    )
+    .await;
+    assert_eq!(
+        denied["data"]["denyPrivacyRequest"]["status"], "DENIED",
+        "{denied}"
+    );
     let events = app
         .gql_ok(
             &bob,

@@ -26,8 +26,11 @@ pub struct Access {
     /// The resource's fields the request reads or writes, as GraphQL names them.
     pub fields: Vec<String>,
     /// The transaction writes rows though the access itself only reads (an export that
-    /// stores its document): it begins as a writer.
+    /// stores its document): it begins as a writer, and its records are written inside it.
     pub writes_rows: bool,
+    /// Only the controller's admin may: no other user of the controller, nobody acting
+    /// under an instruction (lifting a restriction).
+    pub controller_admin_only: bool,
 }
 
 impl Access {
@@ -37,6 +40,16 @@ impl Access {
             resource,
             fields,
             writes_rows: false,
+            controller_admin_only: false,
+        }
+    }
+
+    /// See [`Access::controller_admin_only`].
+    #[must_use]
+    pub fn controller_admin_only(self) -> Self {
+        Self {
+            controller_admin_only: true,
+            ..self
         }
     }
 
@@ -177,6 +190,14 @@ impl TenantTx<'_> {
         self.grant.clone()
     }
 
+    /// Who acts.
+    pub fn actor(&self) -> super::Actor {
+        super::Actor {
+            kind: self.grant.actor_kind,
+            id: self.grant.actor_id.clone(),
+        }
+    }
+
     /// Notes the resources this access actually reached; they go into its record.
     pub fn touched<I: Into<Uuid>>(&mut self, ids: impl IntoIterator<Item = I>) {
         let ids: Vec<Uuid> = ids.into_iter().map(Into::into).collect();
@@ -197,7 +218,38 @@ impl TenantTx<'_> {
     ///
     /// # Errors
     /// `Db` when the transaction or its records cannot be committed.
-    pub async fn commit(self) -> Result<Arc<Grant>, ServiceError> {
+    pub async fn commit(mut self) -> Result<Arc<Grant>, ServiceError> {
+        let records = self.take_records();
+        let ledger = self.ctx.ledger;
+        if records.is_empty() {
+            self.tx.commit().await?;
+        } else if self.access.operation.writes() || self.access.writes_rows {
+            ledger.write_in(&self.tx, &records).await?;
+            self.tx.commit().await?;
+            ledger.committed(self.grant.tenant);
+        } else {
+            self.tx.commit().await?;
+            ledger.record(records).await?;
+        }
+        Ok(self.grant)
+    }
+
+    /// Chains the access's records into the tenant's ledger now, inside this transaction
+    /// (under the tenant's head lock, after whatever is pending), and returns the new
+    /// head: for evidence that must name the head its own record is under (a receipt).
+    /// The records leave the transaction with [`TenantTx::commit`], or not at all.
+    ///
+    /// # Errors
+    /// `Db`.
+    pub async fn chain_now(&mut self) -> Result<crate::ledger::Head, ServiceError> {
+        let records: Vec<_> = self.take_records().iter().map(NewRecord::pending).collect();
+        let (_, head) =
+            crate::ledger::chain::chain(&self.tx, self.grant.tenant, records, CHAIN_SWEEP).await?;
+        Ok(head)
+    }
+
+    /// The records this access has earned so far, leaving none behind.
+    fn take_records(&mut self) -> Vec<NewRecord> {
         let by = self.attribution();
         let mut records = Vec::new();
         if let Some((ids, count)) = &self.touched {
@@ -221,18 +273,10 @@ impl TenantTx<'_> {
             record.resource_count = *count;
             records.push(record);
         }
-        let ledger = self.ctx.ledger;
-        if records.is_empty() {
-            self.tx.commit().await?;
-        } else if self.access.operation.writes() {
-            ledger.write_in(&self.tx, &records).await?;
-            self.tx.commit().await?;
-            ledger.committed(self.grant.tenant);
-        } else {
-            self.tx.commit().await?;
-            ledger.record(records).await?;
-        }
-        Ok(self.grant)
+        self.touched = None;
+        self.refused.clear();
+        self.excluded.clear();
+        records
     }
 
     fn attribution(&self) -> Attribution {
@@ -325,13 +369,16 @@ async fn begin_with<'a>(
         exclusions: Exclusions::default(),
     };
     let decision = match (caller.actor_kind(), request) {
+        _ if access.controller_admin_only && caller.role != Role::ControllerAdmin => {
+            Err(("only the controller's admin may do this".to_owned(), None))
+        }
         (ActorKind::Controller, None) => Ok(controller(
             Purpose::ServiceDelivery,
             standing_instruction_id(tenant),
         )),
         (ActorKind::Controller, Some(_)) if caller.role != Role::ControllerAdmin => Err((
             "only the controller's admin carries out data-subject requests".to_owned(),
-            request,
+            None,
         )),
         (ActorKind::Controller, Some(id)) => Ok(controller(Purpose::DataSubjectRequests, id)),
         (ActorKind::ProcessorStaff, Some(id))
@@ -383,7 +430,10 @@ async fn begin_with<'a>(
         .cloned()
         .partition(|f| access.category(f).is_none_or(|c| grant.allows(c)));
     let personal_permitted = permitted.iter().any(|f| access.category(f).is_some());
-    if !refused.is_empty() && (access.operation.writes() || !personal_permitted) {
+    // A write, and any step of a data-subject request (whose evidence must be whole), is
+    // refused whole when it reaches a category it may not.
+    let whole = access.operation.writes() || request.is_some();
+    if !refused.is_empty() && (whole || !personal_permitted) {
         drop(tx);
         let reason = "the instruction does not cover these data categories".to_owned();
         return Err(deny(
@@ -418,6 +468,9 @@ pub fn standing_instruction_id(tenant: TenantId) -> InstructionId {
 }
 
 type Refusal = (String, Option<InstructionId>);
+
+/// Pending records a receipt's chaining sweeps in before its own (as the sealer would).
+const CHAIN_SWEEP: u64 = 2_000;
 
 async fn instructed_grant(
     tx: &DatabaseTransaction,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entities::{
-    access_pending, access_record, appointment, contact, ledger_head, legal_hold, privacy_request,
+    access_pending, access_record, appointment, contact, legal_hold, privacy_request,
     privacy_request_export, subprocessor, subprocessor_objection, tenant, transfer_record,
 };
 use sea_orm::ActiveValue::Set;
@@ -26,7 +26,7 @@ use super::{
 };
 use crate::domain::contact::{Consent, ContactChanges};
 use crate::domain::instruction::AccessOperation;
-use crate::domain::privacy::{ExportFormat, RequestKind, RequestStatus};
+use crate::domain::privacy::{ExportFormat, ForwardAction, RequestKind, RequestStatus};
 use crate::domain::subprocessor::{SubprocessorStatus, status_at};
 use crate::domain::{ContactId, Invalid, PrivacyRequestId, TenantId};
 use crate::error::ServiceError;
@@ -69,6 +69,26 @@ async fn begin_step<'a>(
     Ok((tx, model))
 }
 
+/// Refuses a step once the request's instruction is no longer in force (revoked by the
+/// controller, or the request closed).
+async fn instructed(
+    tx: &TenantTx<'_>,
+    id: PrivacyRequestId,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let instruction = entities::processing_instruction::Entity::find()
+        .filter(entities::processing_instruction::Column::TenantId.eq(tx.tenant()))
+        .filter(entities::processing_instruction::Column::Id.eq(request_instruction(id)))
+        .one(&**tx)
+        .await?;
+    match instruction {
+        Some(i) if super::super::instructions::is_active(&i, now) => Ok(()),
+        _ => Err(ServiceError::Conflict(
+            "the request's instruction is no longer in force".into(),
+        )),
+    }
+}
+
 /// Applies the controller's corrections to one of the subject's contacts through the
 /// normal validation (rectification requests only); the request moves to `IN_PROGRESS`.
 ///
@@ -89,6 +109,7 @@ pub async fn rectify(
     let access = Access::new(AccessOperation::Write, ResourceType::Contact, fields);
     let (mut tx, request) = begin_step(ctx, id, access).await?;
     running(&request, RequestKind::Rectification)?;
+    instructed(&tx, id, ctx.now).await?;
     if !subject_of(&request).contains(&contact) {
         return Err(Invalid::new("contactId", "the contact is not the request's subject").into());
     }
@@ -108,10 +129,7 @@ pub async fn rectify(
     active.result = Set(Some(json!({ "rectified": rectified })));
     active.updated_at = Set(ctx.now);
     let request = privacy_request::Entity::update(active).exec(&*tx).await?;
-    let actor = policy::Actor {
-        kind: tx.grant().actor_kind,
-        id: tx.grant().actor_id.clone(),
-    };
+    let actor = tx.actor();
     record_event(&*tx, &request, &actor, "RECTIFIED", None, ctx.now).await?;
     tx.touched([contact]);
     let grant = tx.commit().await?;
@@ -165,6 +183,13 @@ pub async fn complete(
     let access = Access::new(operation(kind), ResourceType::Contact, fields).writing_rows();
     let (mut tx, request) = begin_step(ctx, id, access).await?;
     runnable(&request)?;
+    if kind_of(&request) != kind {
+        // Opened from a referral as another kind since it was first read.
+        return Err(ServiceError::Conflict(
+            "the request changed while it was being completed; retry".into(),
+        ));
+    }
+    instructed(&tx, id, ctx.now).await?;
     let subject = subject_of(&request);
     if subject.is_empty() {
         return Err(
@@ -193,13 +218,16 @@ pub async fn complete(
         }
         _ => subject.clone(),
     };
-    if let Some(action) = kind.forward_action() {
-        super::forwards::forward(&*tx, &request, action, &subject, now).await?;
+    // What the subprocessors must also do: for an erasure, only what was erased here
+    // (a held contact is not to be erased anywhere).
+    if let Some(action) = kind.forward_action()
+        && !reached.is_empty()
+    {
+        super::forwards::forward(&*tx, &request, action, &reached, now).await?;
     }
-    let head = ledger_head::Entity::find_by_id(tenant)
-        .one(&*tx)
-        .await?
-        .map_or((0, crate::ledger::GENESIS.to_owned()), |h| (h.seq, h.hash));
+    // The step's record is chained now, so the receipt names a head that includes it.
+    tx.touched(reached);
+    let head = tx.chain_now().await?;
     let receipt = signer.sign(
         RECEIPT_TYPE,
         json!({
@@ -222,13 +250,9 @@ pub async fn complete(
     active.receipt = Set(Some(receipt));
     active.updated_at = Set(now);
     let completed = privacy_request::Entity::update(active).exec(&*tx).await?;
-    let actor = policy::Actor {
-        kind: tx.grant().actor_kind,
-        id: tx.grant().actor_id.clone(),
-    };
+    let actor = tx.actor();
     record_event(&*tx, &completed, &actor, "COMPLETED", None, now).await?;
-    revoke_instruction(&*tx, id, "completed", now).await?;
-    tx.touched(reached);
+    revoke_instruction(&*tx, tenant, id, "completed", now).await?;
     tx.commit().await?;
     if kind == RequestKind::Erasure
         && let Err(e) = ctx.reclaim_erased().await
@@ -337,6 +361,7 @@ async fn erase(
         .exec(&**tx)
         .await?;
     let exports_removed = remove_exports_of(tx, tenant, &erased).await?;
+    forget_free_text(tx, tenant, &erased).await?;
     let report = json!({
         "requestId": request.id,
         "erased": {
@@ -356,6 +381,48 @@ async fn erase(
     });
     let digest = sha256_hex(crate::signing::canonical(&report).as_bytes());
     Ok((report, digest))
+}
+
+/// Clears the free text the controller wrote on its requests about any of `erased`
+/// (references, reasons, notes) and on the instructions they documented: it may name the
+/// subject. Ids, dates, statuses and hashes stay.
+async fn forget_free_text(
+    tx: &TenantTx<'_>,
+    tenant: TenantId,
+    erased: &[ContactId],
+) -> Result<(), ServiceError> {
+    use entities::{privacy_request_event, processing_instruction};
+    let none = || Expr::value(Option::<String>::None);
+    for request in privacy_request::Entity::find()
+        .filter(privacy_request::Column::TenantId.eq(tenant))
+        .all(&**tx)
+        .await?
+    {
+        if !subject_of(&request).iter().any(|c| erased.contains(c)) {
+            continue;
+        }
+        privacy_request::Entity::update_many()
+            .col_expr(privacy_request::Column::ExternalReference, none())
+            .col_expr(privacy_request::Column::DenialReason, none())
+            .col_expr(privacy_request::Column::ExtensionReason, none())
+            .filter(privacy_request::Column::TenantId.eq(tenant))
+            .filter(privacy_request::Column::Id.eq(request.id))
+            .exec(&**tx)
+            .await?;
+        privacy_request_event::Entity::update_many()
+            .col_expr(privacy_request_event::Column::Reason, none())
+            .filter(privacy_request_event::Column::TenantId.eq(tenant))
+            .filter(privacy_request_event::Column::RequestId.eq(request.id))
+            .exec(&**tx)
+            .await?;
+        processing_instruction::Entity::update_many()
+            .col_expr(processing_instruction::Column::ExternalReference, none())
+            .filter(processing_instruction::Column::TenantId.eq(tenant))
+            .filter(processing_instruction::Column::Id.eq(request_instruction(request.id)))
+            .exec(&**tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Deletes the stored exports of the tenant's requests about any of `erased` (their
@@ -735,22 +802,20 @@ pub async fn download(
     Ok(export)
 }
 
-/// Lifts a contact's restriction (controller admin): it is processed again.
+/// Lifts a contact's restriction (controller admin): it is processed again. Recorded on
+/// the restriction request that set it, and forwarded to the subprocessors it was.
 ///
 /// # Errors
-/// `NotFound`; `Conflict` when it is not restricted; `Db`.
+/// `NotFound`; `Forbidden` for anyone but the controller's admin; `Conflict` when it is
+/// not restricted; `Db`.
 pub async fn lift_restriction(
     ctx: &RequestCtx<'_>,
     id: ContactId,
 ) -> Result<(contact::Model, Arc<Grant>), ServiceError> {
-    let access = Access::new(AccessOperation::Write, ResourceType::Contact, Vec::new());
+    let access = Access::new(AccessOperation::Write, ResourceType::Contact, Vec::new())
+        .controller_admin_only();
     let tx = policy::begin(ctx, access).await?;
     let (mut tx, model) = super::super::contacts::reach(tx, id).await?;
-    if tx.grant().actor_kind != crate::auth::ActorKind::Controller {
-        return Err(ServiceError::Forbidden(
-            "only the controller lifts a restriction".into(),
-        ));
-    }
     if model.restricted_at.is_none() {
         return Err(ServiceError::Conflict(
             "the contact is not restricted".into(),
@@ -761,6 +826,27 @@ pub async fn lift_restriction(
     active.version = Set(model.version + 1);
     active.updated_at = Set(ctx.now);
     let updated = contact::Entity::update(active).exec(&*tx).await?;
+    let restriction = privacy_request::Entity::find()
+        .filter(privacy_request::Column::TenantId.eq(tx.tenant()))
+        .filter(privacy_request::Column::Kind.eq(RequestKind::Restriction.as_str()))
+        .filter(privacy_request::Column::Status.eq(RequestStatus::Completed.as_str()))
+        .order_by_desc(privacy_request::Column::CompletedAt)
+        .all(&*tx)
+        .await?
+        .into_iter()
+        .find(|r| subject_of(r).contains(&id));
+    if let Some(request) = restriction {
+        let actor = tx.actor();
+        record_event(&*tx, &request, &actor, "RESTRICTION_LIFTED", None, ctx.now).await?;
+        super::forwards::forward(
+            &*tx,
+            &request,
+            ForwardAction::LiftRestriction,
+            &[id],
+            ctx.now,
+        )
+        .await?;
+    }
     tx.touched([id]);
     let grant = tx.commit().await?;
     Ok((updated, grant))

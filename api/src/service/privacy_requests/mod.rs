@@ -31,8 +31,9 @@ use crate::domain::{
     ContactId, InstructionId, Invalid, PrivacyRequestId, TenantId, bounded_text, optional_text,
 };
 use crate::error::ServiceError;
+use crate::ledger::ResourceType;
 use crate::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_key};
-use crate::policy::{self, Actor, Mode, PinnedTx, RequestCtx};
+use crate::policy::{self, Access, Actor, Mode, PinnedTx, RequestCtx};
 
 /// Who the request is about, as the controller names them.
 #[derive(Debug, Clone, Default)]
@@ -459,8 +460,19 @@ pub async fn open(
     ctx: &RequestCtx<'_>,
     new: NewRequest,
 ) -> Result<privacy_request::Model, ServiceError> {
-    let tx = policy::requests(ctx, Mode::Write).await?;
+    // Matching an identifier reads the tenant's contacts' emails and phone numbers: a
+    // step of the request like any other, recorded against its instruction.
+    let id = new.referral.unwrap_or_default(); // a fresh id
+    let identified = new.subject.email.is_some() || new.subject.phone.is_some();
+    let fields = if identified {
+        vec!["emails".to_owned(), "phones".to_owned()]
+    } else {
+        Vec::new()
+    };
+    let access = Access::new(AccessOperation::Read, ResourceType::Contact, fields).writing_rows();
+    let mut tx = policy::begin_request_step(ctx, request_instruction(id), access).await?;
     let tenant = tx.tenant();
+    let actor = tx.actor();
     existing_contacts(&*tx, tenant, &new.subject.contact_ids, "subject.contactIds").await?;
     let matched = matching(
         &*tx,
@@ -504,9 +516,6 @@ pub async fn open(
         }
         None => None,
     };
-    let id = referral
-        .as_ref()
-        .map_or_else(PrivacyRequestId::new, |r| r.id);
     let received_at = referral.as_ref().map_or(new.received_at, |r| r.received_at);
     let mut active = privacy_request::ActiveModel {
         tenant_id: Set(tenant),
@@ -537,7 +546,7 @@ pub async fn open(
         result_sha256: Set(None),
         receipt: Set(None),
         referred_by: Set(referral.as_ref().and_then(|r| r.referred_by.clone())),
-        opened_by: Set(Some(tx.actor().id.clone())),
+        opened_by: Set(Some(actor.id.clone())),
         created_at: Set(referral.as_ref().map_or(ctx.now, |r| r.created_at)),
         updated_at: Set(ctx.now),
     };
@@ -555,7 +564,7 @@ pub async fn open(
         new.kind,
         new.regime,
         model.external_reference.clone(),
-        &tx.actor().id,
+        &actor.id,
         ctx.now,
     ))
     .exec(&*tx)
@@ -565,7 +574,10 @@ pub async fn open(
     } else {
         "OPENED"
     };
-    record_event(&*tx, &model, tx.actor(), action, None, ctx.now).await?;
+    record_event(&*tx, &model, &actor, action, None, ctx.now).await?;
+    if !matched.is_empty() {
+        tx.touched(matched.iter().copied());
+    }
     tx.commit().await?;
     tracing::info!(tenant_id = %tenant, request_id = %id, "data-subject request opened");
     Ok(model)
@@ -697,6 +709,11 @@ pub async fn extend(
         ));
     }
     let regime = regime_of(&model).ok_or(ServiceError::NotFound)?;
+    if model.statutory_due_at.is_some_and(|due| ctx.now > due) {
+        return Err(ServiceError::Conflict(
+            "an extension must be decided, and the subject told, within the original period".into(),
+        ));
+    }
     let mut active = model.clone().into_active_model();
     active.extended_at = Set(Some(ctx.now));
     active.extension_reason = Set(Some(reason.clone()));
@@ -724,7 +741,10 @@ pub async fn close(
     };
     let tx = policy::requests(ctx, Mode::Write).await?;
     let model = find(&*tx, tx.tenant(), id).await?;
-    ensure_open(&model)?;
+    // A referral the controller will not take up can be closed too.
+    if status_of(&model) != RequestStatus::Referred {
+        ensure_open(&model)?;
+    }
     let mut active = model.into_active_model();
     active.status = Set(status.as_str().to_owned());
     active.paused_at = Set(None);
@@ -734,7 +754,7 @@ pub async fn close(
     active.completed_at = Set(Some(ctx.now));
     active.updated_at = Set(ctx.now);
     let updated = save(&tx, active, status.as_str(), reason, ctx.now).await?;
-    revoke_instruction(&*tx, id, status.as_str(), ctx.now).await?;
+    revoke_instruction(&*tx, tx.tenant(), id, status.as_str(), ctx.now).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -742,6 +762,7 @@ pub async fn close(
 /// Revokes the instruction a closed request documented.
 async fn revoke_instruction<C: ConnectionTrait>(
     db: &C,
+    tenant: TenantId,
     id: PrivacyRequestId,
     why: &str,
     now: DateTime<Utc>,
@@ -757,6 +778,7 @@ async fn revoke_instruction<C: ConnectionTrait>(
             pi::Column::RevocationReason,
             sea_orm::sea_query::Expr::value(format!("the request was {why}")),
         )
+        .filter(pi::Column::TenantId.eq(tenant))
         .filter(pi::Column::Id.eq(request_instruction(id)))
         .filter(pi::Column::RevokedAt.is_null())
         .exec(db)
