@@ -17,6 +17,7 @@
 //!   subprocessors, transfers), as a [`RegistryTx`].
 
 pub mod admin;
+pub mod exclusions;
 pub mod partner;
 pub mod personal;
 
@@ -31,9 +32,8 @@ pub use admin::{
     Allowed, PinnedTx, RegistryTx, Viewer, access_log, account, check_platform_admin, controller,
     controller_admin, partner_inbox, platform_admin_on, registry, registry_view, requests,
 };
-pub use personal::{
-    Access, Exclusions, Grant, TenantTx, begin, begin_request_step, standing_instruction_id,
-};
+pub use exclusions::Exclusions;
+pub use personal::{Access, Grant, TenantTx, begin, begin_request_step, standing_instruction_id};
 
 /// What a service call needs to know about the request it serves. The database, the
 /// ledger and the caller are private: a service reaches them only through a gate.

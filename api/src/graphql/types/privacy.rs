@@ -15,7 +15,7 @@ use crate::error::{GqlResult, IntoGql};
 use crate::graphql::{now, request_ctx, to_id};
 use crate::pagination::Page;
 use crate::service::legal_holds;
-use crate::service::privacy_requests::{self, execute, forwards};
+use crate::service::privacy_requests::{self, export, forwards};
 
 /// A data-subject request the controller decided to have carried out, with both clocks:
 /// the regime's (statutory) and the processor's own (the contract's assistance window).
@@ -152,7 +152,7 @@ impl PrivacyRequest {
         ctx: &Context<'_>,
         #[graphql(default_with = "ExportFormat::Json")] format: ExportFormat,
     ) -> GqlResult<Option<RequestExport>> {
-        execute::download(&request_ctx(ctx), self.0.id, format)
+        export::download(&request_ctx(ctx), self.0.id, format)
             .await
             .map(|e| {
                 Some(RequestExport {

@@ -3,36 +3,35 @@
 //! recorded, and each step that reaches the subject's data recorded in the ledger under
 //! the request's own instruction.
 //!
-//! - this module: opening (and referrals), the subject, the clock (pause, resume,
-//!   extension), denial and withdrawal, the queue;
-//! - [`execute`]: completing a request of each kind, with its evidence (export, erasure
-//!   report, receipt);
+//! - this module: the request's vocabulary, opening it (and referrals);
+//! - [`lifecycle`]: the subject, the clock (pause, resume, extension), denial and
+//!   withdrawal; [`queue`]: listings and history;
+//! - [`execute`]: completing a request of each kind, with its evidence (erasure report,
+//!   receipt); [`export`]: the export of an access or portability request;
 //! - [`forwards`]: what is passed on to subprocessors, and their confirmations.
 
 pub mod execute;
+pub mod export;
 pub mod forwards;
+mod lifecycle;
+mod queue;
+
+pub use lifecycle::{close, confirm_subject, extend, pause, resume};
+pub use queue::{count, events, get, list, set_assistance_window};
 
 use chrono::{DateTime, Duration, Utc};
 use entities::{contact, privacy_request, privacy_request_event, tenant};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::to_json;
 use crate::auth::ActorKind;
 use crate::domain::contact::{Email, Phone};
 use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
-use crate::domain::privacy::{
-    Channel, PauseReason, Regime, RequestKind, RequestStatus, processor_due,
-};
-use crate::domain::{
-    ContactId, InstructionId, Invalid, PrivacyRequestId, TenantId, bounded_text, optional_text,
-};
+use crate::domain::privacy::{Channel, Regime, RequestKind, RequestStatus, processor_due};
+use crate::domain::{ContactId, InstructionId, Invalid, PrivacyRequestId, TenantId, optional_text};
 use crate::error::ServiceError;
 use crate::ledger::ResourceType;
-use crate::pagination::{Ordering, Page, PageRequest, fetch_page, timestamp_key};
 use crate::policy::{self, Access, Actor, Mode, PinnedTx, RequestCtx};
 
 /// Who the request is about, as the controller names them.
@@ -137,7 +136,7 @@ impl NewRequest {
     }
 }
 
-fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
+pub(super) fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(items.len());
     for i in items {
         if !out.contains(i) {
@@ -300,7 +299,7 @@ pub fn request_instruction(id: PrivacyRequestId) -> InstructionId {
 }
 
 /// Appends an event to a request's history.
-async fn record_event<C: ConnectionTrait>(
+pub(super) async fn record_event<C: ConnectionTrait>(
     db: &C,
     request: &privacy_request::Model,
     actor: &Actor,
@@ -364,7 +363,7 @@ pub(crate) fn subject_of(m: &privacy_request::Model) -> Vec<ContactId> {
 }
 
 /// Refuses unless the request is open (received, in progress or paused).
-fn ensure_open(m: &privacy_request::Model) -> Result<RequestStatus, ServiceError> {
+pub(super) fn ensure_open(m: &privacy_request::Model) -> Result<RequestStatus, ServiceError> {
     let status = status_of(m);
     if status.is_open() {
         Ok(status)
@@ -377,7 +376,7 @@ fn ensure_open(m: &privacy_request::Model) -> Result<RequestStatus, ServiceError
 }
 
 /// Saves `active` and appends the event that moved it.
-async fn save(
+pub(super) async fn save(
     tx: &PinnedTx,
     active: privacy_request::ActiveModel,
     action: &str,
@@ -581,348 +580,4 @@ pub async fn open(
     tx.commit().await?;
     tracing::info!(tenant_id = %tenant, request_id = %id, "data-subject request opened");
     Ok(model)
-}
-
-/// Sets the contacts the request is about (from the candidates an identifier matched, or
-/// any of the tenant's).
-///
-/// # Errors
-/// `NotFound`; `Conflict` when it is no longer open; `Validation` (field
-/// `contactIds[i]`) for unknown contacts; `Db`.
-pub async fn confirm_subject(
-    ctx: &RequestCtx<'_>,
-    id: PrivacyRequestId,
-    contact_ids: Vec<ContactId>,
-) -> Result<privacy_request::Model, ServiceError> {
-    let tx = policy::requests(ctx, Mode::Write).await?;
-    let model = find(&*tx, tx.tenant(), id).await?;
-    ensure_open(&model)?;
-    if contact_ids.is_empty() {
-        return Err(Invalid::new("contactIds", "name at least one contact").into());
-    }
-    let ids = dedup(&contact_ids);
-    existing_contacts(&*tx, tx.tenant(), &ids, "contactIds").await?;
-    let mut active = model.into_active_model();
-    active.subject_contact_ids = Set(to_json(&ids));
-    active.updated_at = Set(ctx.now);
-    let updated = save(&tx, active, "SUBJECT_CONFIRMED", None, ctx.now).await?;
-    tx.commit().await?;
-    Ok(updated)
-}
-
-/// Stops the request's clock while the controller awaits the subject.
-///
-/// # Errors
-/// `NotFound`; `Conflict` unless it is received or in progress; `Db`.
-pub async fn pause(
-    ctx: &RequestCtx<'_>,
-    id: PrivacyRequestId,
-    reason: PauseReason,
-    note: Option<&str>,
-) -> Result<privacy_request::Model, ServiceError> {
-    let note = optional_text("note", note, 500)?;
-    let tx = policy::requests(ctx, Mode::Write).await?;
-    let model = find(&*tx, tx.tenant(), id).await?;
-    if !matches!(
-        status_of(&model),
-        RequestStatus::Received | RequestStatus::InProgress
-    ) {
-        return Err(ServiceError::Conflict(format!(
-            "a {} request cannot be paused",
-            model.status
-        )));
-    }
-    let mut active = model.into_active_model();
-    active.status = Set(RequestStatus::Paused.as_str().to_owned());
-    active.paused_at = Set(Some(ctx.now));
-    active.pause_reason = Set(Some(reason.as_str().to_owned()));
-    active.updated_at = Set(ctx.now);
-    let updated = save(&tx, active, "PAUSED", note, ctx.now).await?;
-    tx.commit().await?;
-    Ok(updated)
-}
-
-/// Restarts a paused request's clock: both due dates move by the time it was paused.
-///
-/// # Errors
-/// `NotFound`; `Conflict` when it is not paused; `Db`.
-pub async fn resume(
-    ctx: &RequestCtx<'_>,
-    id: PrivacyRequestId,
-) -> Result<privacy_request::Model, ServiceError> {
-    let tx = policy::requests(ctx, Mode::Write).await?;
-    let model = find(&*tx, tx.tenant(), id).await?;
-    let (RequestStatus::Paused, Some(paused_at)) = (status_of(&model), model.paused_at) else {
-        return Err(ServiceError::Conflict("the request is not paused".into()));
-    };
-    let before = status_before_pause(&*tx, &model).await?;
-    let paused = ctx.now - paused_at;
-    let mut active = model.clone().into_active_model();
-    active.status = Set(before.as_str().to_owned());
-    active.paused_at = Set(None);
-    active.pause_reason = Set(None);
-    active.paused_seconds = Set(model.paused_seconds + paused.num_seconds());
-    active.statutory_due_at = Set(model.statutory_due_at.map(|d| d + paused));
-    active.processor_due_at = Set(model.processor_due_at.map(|d| d + paused));
-    active.updated_at = Set(ctx.now);
-    let updated = save(&tx, active, "RESUMED", None, ctx.now).await?;
-    tx.commit().await?;
-    Ok(updated)
-}
-
-/// The status a paused request had when it was paused.
-async fn status_before_pause<C: ConnectionTrait>(
-    db: &C,
-    model: &privacy_request::Model,
-) -> Result<RequestStatus, ServiceError> {
-    let events = privacy_request_event::Entity::find()
-        .filter(privacy_request_event::Column::TenantId.eq(model.tenant_id))
-        .filter(privacy_request_event::Column::RequestId.eq(model.id))
-        .order_by_desc(privacy_request_event::Column::Seq)
-        .all(db)
-        .await?;
-    Ok(events
-        .iter()
-        .filter_map(|e| RequestStatus::from_db(&e.status))
-        .find(|s| *s != RequestStatus::Paused)
-        .unwrap_or(RequestStatus::Received))
-}
-
-/// Extends the statutory due date once, as the regime allows, with the reason the subject
-/// is told.
-///
-/// # Errors
-/// `NotFound`; `Conflict` when it is not open or already extended; `Validation` (field
-/// `reason`); `Db`.
-pub async fn extend(
-    ctx: &RequestCtx<'_>,
-    id: PrivacyRequestId,
-    reason: &str,
-) -> Result<privacy_request::Model, ServiceError> {
-    let reason = bounded_text("reason", reason, 1000, true)?;
-    let tx = policy::requests(ctx, Mode::Write).await?;
-    let model = find(&*tx, tx.tenant(), id).await?;
-    ensure_open(&model)?;
-    if model.extended_at.is_some() {
-        return Err(ServiceError::Conflict(
-            "the request was already extended: the regime allows one extension".into(),
-        ));
-    }
-    let regime = regime_of(&model).ok_or(ServiceError::NotFound)?;
-    if model.statutory_due_at.is_some_and(|due| ctx.now > due) {
-        return Err(ServiceError::Conflict(
-            "an extension must be decided, and the subject told, within the original period".into(),
-        ));
-    }
-    let mut active = model.clone().into_active_model();
-    active.extended_at = Set(Some(ctx.now));
-    active.extension_reason = Set(Some(reason.clone()));
-    active.statutory_due_at = Set(model.statutory_due_at.map(|d| regime.extended(d)));
-    active.updated_at = Set(ctx.now);
-    let updated = save(&tx, active, "EXTENDED", Some(reason), ctx.now).await?;
-    tx.commit().await?;
-    Ok(updated)
-}
-
-/// Closes an open request without carrying it out: denied (a reason is required) or
-/// withdrawn by the subject. The instruction it documents is revoked.
-///
-/// # Errors
-/// `NotFound`; `Conflict` when it is not open; `Validation` (field `reason`); `Db`.
-pub async fn close(
-    ctx: &RequestCtx<'_>,
-    id: PrivacyRequestId,
-    status: RequestStatus,
-    reason: Option<&str>,
-) -> Result<privacy_request::Model, ServiceError> {
-    let reason = match status {
-        RequestStatus::Denied => Some(bounded_text("reason", reason.unwrap_or(""), 1000, true)?),
-        _ => optional_text("reason", reason, 1000)?,
-    };
-    let tx = policy::requests(ctx, Mode::Write).await?;
-    let model = find(&*tx, tx.tenant(), id).await?;
-    // A referral the controller will not take up can be closed too.
-    if status_of(&model) != RequestStatus::Referred {
-        ensure_open(&model)?;
-    }
-    let mut active = model.into_active_model();
-    active.status = Set(status.as_str().to_owned());
-    active.paused_at = Set(None);
-    if status == RequestStatus::Denied {
-        active.denial_reason = Set(reason.clone());
-    }
-    active.completed_at = Set(Some(ctx.now));
-    active.updated_at = Set(ctx.now);
-    let updated = save(&tx, active, status.as_str(), reason, ctx.now).await?;
-    revoke_instruction(&*tx, tx.tenant(), id, status.as_str(), ctx.now).await?;
-    tx.commit().await?;
-    Ok(updated)
-}
-
-/// Revokes the instruction a closed request documented.
-async fn revoke_instruction<C: ConnectionTrait>(
-    db: &C,
-    tenant: TenantId,
-    id: PrivacyRequestId,
-    why: &str,
-    now: DateTime<Utc>,
-) -> Result<(), ServiceError> {
-    use entities::processing_instruction as pi;
-    pi::Entity::update_many()
-        .col_expr(pi::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
-        .col_expr(
-            pi::Column::RevokedBy,
-            sea_orm::sea_query::Expr::value("custodian"),
-        )
-        .col_expr(
-            pi::Column::RevocationReason,
-            sea_orm::sea_query::Expr::value(format!("the request was {why}")),
-        )
-        .filter(pi::Column::TenantId.eq(tenant))
-        .filter(pi::Column::Id.eq(request_instruction(id)))
-        .filter(pi::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// One of the tenant's requests.
-///
-/// # Errors
-/// `NotFound`; `Unauthenticated`/`Forbidden` for those who do not handle requests; `Db`.
-pub async fn get(
-    ctx: &RequestCtx<'_>,
-    id: PrivacyRequestId,
-) -> Result<privacy_request::Model, ServiceError> {
-    let tx = policy::requests(ctx, Mode::Read).await?;
-    let model = find(&*tx, tx.tenant(), id).await?;
-    tx.commit().await?;
-    Ok(model)
-}
-
-/// A page of the tenant's requests, oldest first.
-///
-/// # Errors
-/// As [`get`]; `Validation` for a bad cursor.
-pub async fn list(
-    ctx: &RequestCtx<'_>,
-    filter: &RequestFilter,
-    page: &PageRequest,
-) -> Result<Page<privacy_request::Model>, ServiceError> {
-    let tx = policy::requests(ctx, Mode::Read).await?;
-    let select = filtered(tx.tenant(), filter, ctx.now);
-    let ordering = Ordering {
-        column: privacy_request::Column::CreatedAt,
-        id: privacy_request::Column::Id,
-        descending: false,
-        key_value: timestamp_key,
-    };
-    let result = fetch_page(&*tx, select, &ordering, page).await?;
-    tx.commit().await?;
-    Ok(result)
-}
-
-/// How many of the tenant's requests match.
-///
-/// # Errors
-/// As [`get`].
-pub async fn count(ctx: &RequestCtx<'_>, filter: &RequestFilter) -> Result<u64, ServiceError> {
-    let tx = policy::requests(ctx, Mode::Read).await?;
-    let n = filtered(tx.tenant(), filter, ctx.now).count(&*tx).await?;
-    tx.commit().await?;
-    Ok(n)
-}
-
-fn filtered(
-    tenant: TenantId,
-    filter: &RequestFilter,
-    now: DateTime<Utc>,
-) -> sea_orm::Select<privacy_request::Entity> {
-    use privacy_request::Column as C;
-    let mut select = privacy_request::Entity::find().filter(C::TenantId.eq(tenant));
-    if !filter.statuses.is_empty() {
-        select = select.filter(C::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
-    }
-    let running = [RequestStatus::Received, RequestStatus::InProgress].map(RequestStatus::as_str);
-    if let Some(days) = filter.due_within_days {
-        select = select
-            .filter(C::Status.is_in(running))
-            .filter(C::StatutoryDueAt.lte(now + Duration::days(days)));
-    }
-    match filter.overdue {
-        Some(true) => {
-            select = select
-                .filter(C::Status.is_in(running))
-                .filter(C::StatutoryDueAt.lt(now));
-        }
-        Some(false) => {
-            select = select.filter(
-                sea_orm::Condition::any()
-                    .add(C::Status.is_not_in(running))
-                    .add(C::StatutoryDueAt.gte(now)),
-            );
-        }
-        None => {}
-    }
-    match filter.processor_overdue {
-        Some(true) => {
-            select = select
-                .filter(C::Status.is_in(running))
-                .filter(C::ProcessorDueAt.lt(now));
-        }
-        Some(false) => {
-            select = select.filter(
-                sea_orm::Condition::any()
-                    .add(C::Status.is_not_in(running))
-                    .add(C::ProcessorDueAt.gte(now)),
-            );
-        }
-        None => {}
-    }
-    select
-}
-
-/// A request's history, oldest first.
-///
-/// # Errors
-/// As [`get`].
-pub async fn events(
-    ctx: &RequestCtx<'_>,
-    id: PrivacyRequestId,
-) -> Result<Vec<privacy_request_event::Model>, ServiceError> {
-    let tx = policy::requests(ctx, Mode::Read).await?;
-    let rows = privacy_request_event::Entity::find()
-        .filter(privacy_request_event::Column::TenantId.eq(tx.tenant()))
-        .filter(privacy_request_event::Column::RequestId.eq(id))
-        .order_by_asc(privacy_request_event::Column::Seq)
-        .all(&*tx)
-        .await?;
-    tx.commit().await?;
-    Ok(rows)
-}
-
-/// Sets a tenant's contractual assistance window (platform admin): the processor's own
-/// due date of requests opened from now on.
-///
-/// # Errors
-/// `Validation` (field `days`) outside 1–90; `NotFound` for an unknown tenant; `Db`.
-pub async fn set_assistance_window(
-    ctx: &RequestCtx<'_>,
-    tenant: TenantId,
-    days: i32,
-) -> Result<tenant::Model, ServiceError> {
-    if !(1..=90).contains(&days) {
-        return Err(Invalid::new("days", "days must be between 1 and 90").into());
-    }
-    let tx = policy::platform_admin_on(ctx, tenant, Mode::Write).await?;
-    let model = tenant::Entity::find_by_id(tenant)
-        .one(&*tx)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let mut active = model.into_active_model();
-    active.request_assistance_days = Set(days);
-    active.updated_at = Set(ctx.now);
-    let updated = tenant::Entity::update(active).exec(&*tx).await?;
-    tx.commit().await?;
-    Ok(updated)
 }
