@@ -401,29 +401,10 @@ fn dev_key(data_dir: &Path) -> Result<SecretBox<Vec<u8>>, AuthError> {
     let mut bytes = vec![0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let hex_key = SecretString::from(hex::encode(&bytes));
-    match write_private(&path, hex_key.expose_secret().as_bytes()) {
+    match crate::key_file::write_private(&path, hex_key.expose_secret().as_bytes()) {
         Ok(()) => Ok(SecretBox::new(Box::new(bytes))),
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => dev_key(data_dir),
         Err(e) => Err(io(e)),
     }
-}
-
-#[cfg(unix)]
-pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    // create_new: two processes starting at once cannot overwrite each other's key.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-pub(crate) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, contents)
 }

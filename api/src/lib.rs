@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod import;
+pub mod key_file;
 pub mod ledger;
 pub mod metrics;
 pub mod pagination;

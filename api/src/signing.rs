@@ -58,7 +58,7 @@ impl Signer {
         }
         let mut seed = [0u8; 32];
         rand::rng().fill_bytes(&mut seed);
-        match crate::auth::write_private(path, hex::encode(seed).as_bytes()) {
+        match crate::key_file::write_private(path, hex::encode(seed).as_bytes()) {
             Ok(()) => Ok(Self::from_seed(seed)),
             // Another process created it first: use theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

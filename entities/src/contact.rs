@@ -54,19 +54,11 @@ pub enum Relation {
         to = "super::tenant::Column::Id"
     )]
     Tenant,
-    #[sea_orm(has_many = "super::appointment::Entity")]
-    Appointment,
 }
 
 impl Related<super::tenant::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Tenant.def()
-    }
-}
-
-impl Related<super::appointment::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Appointment.def()
     }
 }
 

@@ -22,16 +22,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+/// Relations are declared child to parent only (a contact belongs to a tenant), so the
+/// models do not depend on each other both ways; the foreign keys are in the migrations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(has_many = "super::contact::Entity")]
-    Contact,
-}
-
-impl Related<super::contact::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Contact.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -82,8 +82,16 @@ pub(crate) async fn active_hold<C: ConnectionTrait>(
 pub async fn place(ctx: &RequestCtx<'_>, new: NewHold) -> Result<legal_hold::Model, ServiceError> {
     let tx = policy::controller_admin(ctx, Mode::Write).await?;
     let tenant = tx.tenant();
-    super::privacy_requests::existing_contacts(&*tx, tenant, &[new.contact_id], "contactId")
-        .await?;
+    // Another tenant's contact is no contact.
+    let exists = entities::contact::Entity::find()
+        .filter(entities::contact::Column::TenantId.eq(tenant))
+        .filter(entities::contact::Column::Id.eq(new.contact_id))
+        .one(&*tx)
+        .await?
+        .is_some();
+    if !exists {
+        return Err(Invalid::new("contactId", "no such contact").into());
+    }
     let model = legal_hold::ActiveModel {
         tenant_id: Set(tenant),
         id: Set(LegalHoldId::new()),

@@ -7,17 +7,16 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use entities::{appointment, contact, legal_hold, privacy_request, privacy_request_export};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::{
-    ensure_open, find, kind_of, lifecycle::revoke_instruction, record_event, request_instruction,
-    subject_of,
+    all_fields, begin_step, ensure_open, kind_of, lifecycle::revoke_instruction, record_event,
+    request_instruction, sha256_hex, subject_of, ts,
 };
 use crate::domain::contact::{Consent, ContactChanges};
 use crate::domain::instruction::AccessOperation;
@@ -30,17 +29,6 @@ use crate::signing::Signer;
 
 /// The type of a receipt document.
 pub const RECEIPT_TYPE: &str = "custodian.privacy-request-receipt.v1";
-pub(super) fn all_fields() -> Vec<String> {
-    super::super::contacts::personal_fields()
-}
-
-pub(super) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-pub(super) fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 /// The step's operation on the subject's contacts, by kind.
 fn operation(kind: RequestKind) -> AccessOperation {
@@ -49,18 +37,6 @@ fn operation(kind: RequestKind) -> AccessOperation {
         RequestKind::Erasure => AccessOperation::Erase,
         _ => AccessOperation::Write,
     }
-}
-
-/// Begins a step of an open request on its subject, inside one transaction that also
-/// holds the request row.
-pub(super) async fn begin_step<'a>(
-    ctx: &'a RequestCtx<'a>,
-    id: PrivacyRequestId,
-    access: Access,
-) -> Result<(TenantTx<'a>, privacy_request::Model), ServiceError> {
-    let tx = policy::begin_request_step(ctx, request_instruction(id), access).await?;
-    let model = find(&*tx, tx.tenant(), id).await?;
-    Ok((tx, model))
 }
 
 /// Refuses a step once the request's instruction is no longer in force (revoked by the

@@ -11,8 +11,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
-use super::execute::{all_fields, begin_step, sha256_hex, ts};
-use super::{status_of, subject_of};
+use super::{all_fields, begin_step, sha256_hex, status_of, subject_of, ts};
 use crate::domain::instruction::AccessOperation;
 use crate::domain::privacy::{ExportFormat, RequestKind, RequestStatus};
 use crate::domain::subprocessor::{SubprocessorStatus, status_at};

@@ -32,7 +32,7 @@ use crate::domain::privacy::{Channel, Regime, RequestKind, RequestStatus, proces
 use crate::domain::{ContactId, InstructionId, Invalid, PrivacyRequestId, TenantId, optional_text};
 use crate::error::ServiceError;
 use crate::ledger::ResourceType;
-use crate::policy::{self, Access, Actor, Mode, PinnedTx, RequestCtx};
+use crate::policy::{self, Access, Actor, Mode, PinnedTx, RequestCtx, TenantTx};
 
 /// Who the request is about, as the controller names them.
 #[derive(Debug, Clone, Default)]
@@ -580,4 +580,30 @@ pub async fn open(
     tx.commit().await?;
     tracing::info!(tenant_id = %tenant, request_id = %id, "data-subject request opened");
     Ok(model)
+}
+
+/// Every personal field of a contact: what an export or an erasure step reaches.
+pub(super) fn all_fields() -> Vec<String> {
+    super::contacts::personal_fields()
+}
+
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+}
+
+/// A timestamp as exports and receipts write it.
+pub(super) fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Begins a step of an open request on its subject, inside one transaction that also
+/// holds the request row.
+pub(super) async fn begin_step<'a>(
+    ctx: &'a RequestCtx<'a>,
+    id: PrivacyRequestId,
+    access: Access,
+) -> Result<(TenantTx<'a>, privacy_request::Model), ServiceError> {
+    let tx = policy::begin_request_step(ctx, request_instruction(id), access).await?;
+    let model = find(&*tx, tx.tenant(), id).await?;
+    Ok((tx, model))
 }
