@@ -128,6 +128,8 @@ pub enum Op {
     ReadAppointment(&'static [&'static str]),
     /// `updateAppointment` setting the title, returning `id version`.
     UpdateAppointment,
+    /// `deleteAppointment`.
+    EraseAppointment,
 }
 
 /// Which instruction a record names.
@@ -593,6 +595,14 @@ fn document(op: Op, scene: &Scene) -> (String, Value, Vec<String>) {
             json!({ "id": scene.appointment.to_string() }),
             then(&["title"], &["id", "version"]),
         ),
+        // Deleting an appointment reaches all of it.
+        Op::EraseAppointment => (
+            "mutation($id: ID!) { deleteAppointment(id: $id) }".into(),
+            json!({ "id": scene.appointment.to_string() }),
+            ["startsAt", "endsAt", "title", "location", "notes"]
+                .map(String::from)
+                .to_vec(),
+        ),
     }
 }
 
@@ -600,13 +610,13 @@ fn operation(op: Op) -> &'static str {
     match op {
         Op::Read(_) | Op::List(_) | Op::ReadAppointment(_) => "READ",
         Op::Create(_) | Op::Update(_) | Op::UpdateAppointment => "WRITE",
-        Op::Erase => "ERASE",
+        Op::Erase | Op::EraseAppointment => "ERASE",
     }
 }
 
 fn resource(op: Op) -> &'static str {
     match op {
-        Op::ReadAppointment(_) | Op::UpdateAppointment => "APPOINTMENT",
+        Op::ReadAppointment(_) | Op::UpdateAppointment | Op::EraseAppointment => "APPOINTMENT",
         _ => "CONTACT",
     }
 }
@@ -648,6 +658,7 @@ pub async fn check(w: &'static World, name: &'static str, case: Case) {
         Op::Erase => "deleteContact",
         Op::ReadAppointment(_) => "appointment",
         Op::UpdateAppointment => "updateAppointment",
+        Op::EraseAppointment => "deleteAppointment",
     };
     let mut created: Option<ContactId> = None;
     match expect.code {
@@ -696,6 +707,9 @@ pub async fn check(w: &'static World, name: &'static str, case: Case) {
                     json!({"id": scene.appointment.to_string(), "version": 2}),
                     "{name}"
                 ),
+                Op::EraseAppointment => {
+                    assert_eq!(*object, json!(scene.appointment.to_string()), "{name}")
+                }
             }
             // Exactly the refused fields fail, each alone, each FORBIDDEN.
             let paths: Vec<Value> = errors.iter().map(|e| e["path"].clone()).collect();
@@ -739,7 +753,9 @@ pub async fn check(w: &'static World, name: &'static str, case: Case) {
         json!(token_purpose(case.purpose).map(Purpose::as_str))
     };
     let target: Vec<String> = match case.op {
-        Op::ReadAppointment(_) | Op::UpdateAppointment => vec![scene.appointment.to_string()],
+        Op::ReadAppointment(_) | Op::UpdateAppointment | Op::EraseAppointment => {
+            vec![scene.appointment.to_string()]
+        }
         Op::Create(_) => created.map(|c| c.to_string()).into_iter().collect(),
         _ => vec![scene.contact.to_string()],
     };
@@ -902,6 +918,24 @@ async fn stored(w: &World, name: &str, case: &Case, scene: &Scene, created: Opti
                 json!({"title": "Kickoff", "version": 1})
             };
             assert_eq!(data["appointment"], wanted, "{name}");
+        }
+        Op::EraseAppointment => {
+            let body = h
+                .exec(
+                    Some(admin.clone()),
+                    "query($id: ID!) { appointment(id: $id) { id } }",
+                    json!({"id": scene.appointment.to_string()}),
+                )
+                .await;
+            if applied {
+                assert_eq!(code(&body), "NOT_FOUND", "{name}: erased: {body}");
+            } else {
+                assert_eq!(
+                    body["data"]["appointment"]["id"],
+                    scene.appointment.to_string(),
+                    "{name}"
+                );
+            }
         }
         Op::Read(_) | Op::List(_) | Op::ReadAppointment(_) => {}
     }

@@ -3,7 +3,9 @@
 
 use crate::matrix::Actor::Staff;
 use crate::matrix::Named;
-use crate::matrix::Op::{Create, Erase, List, Read, ReadAppointment, Update, UpdateAppointment};
+use crate::matrix::Op::{
+    Create, Erase, EraseAppointment, List, Read, ReadAppointment, Update, UpdateAppointment,
+};
 use crate::matrix::State::{Expired, NotYetValid, Revoked};
 use crate::matrix::TokenPurpose::{Absent, Other};
 use crate::matrix::Under::{First, Second};
@@ -175,6 +177,14 @@ matrix! {
         Case::new(Staff, UpdateAppointment)
             .under(instr(&["APPOINTMENTS"], &["WRITE"]))
             .expect(allowed(First));
+    staff_erases_an_appointment_under_an_appointments_erase_instruction:
+        Case::new(Staff, EraseAppointment)
+            .under(instr(&["APPOINTMENTS"], &["ERASE"]))
+            .expect(allowed(First));
+    staff_appointment_erase_without_appointments_in_the_instruction_is_refused_whole:
+        Case::new(Staff, EraseAppointment)
+            .under(instr(&["IDENTITY"], &["ERASE"]))
+            .expect(refused_whole(&["startsAt", "endsAt", "title", "location", "notes"], First));
     staff_appointment_update_without_appointments_in_the_instruction_is_refused_whole:
         Case::new(Staff, UpdateAppointment)
             .under(instr(&["IDENTITY"], &["WRITE"]))

@@ -25,6 +25,9 @@ pub struct AppointmentFilter {
     pub starts_before: Option<DateTime<Utc>>,
 }
 
+/// Every personal-data field of an appointment, as GraphQL names them.
+const APPOINTMENT_FIELDS: [&str; 5] = ["startsAt", "endsAt", "title", "location", "notes"];
+
 pub fn cursor(appointment: &appointment::Model) -> String {
     timestamp_cursor(appointment.starts_at, appointment.id)
 }
@@ -40,12 +43,7 @@ pub async fn create(
     returned: Vec<String>,
 ) -> Result<(appointment::Model, Arc<Grant>), ServiceError> {
     let now = ctx.now;
-    let fields = super::touched_fields(
-        ["startsAt", "endsAt", "title", "location", "notes"]
-            .map(String::from)
-            .to_vec(),
-        returned,
-    );
+    let fields = super::touched_fields(APPOINTMENT_FIELDS.map(String::from).to_vec(), returned);
     let tx = policy::begin(
         ctx,
         Access::new(AccessOperation::Write, ResourceType::Appointment, fields),
@@ -147,10 +145,12 @@ pub async fn delete(
 ) -> Result<AppointmentId, ServiceError> {
     let tx = policy::begin(
         ctx,
+        // Deleting an appointment reaches all of it: the instruction must cover
+        // APPOINTMENTS.
         Access::new(
             AccessOperation::Erase,
             ResourceType::Appointment,
-            Vec::new(),
+            APPOINTMENT_FIELDS.map(String::from).to_vec(),
         ),
     )
     .await?;
