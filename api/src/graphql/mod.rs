@@ -72,8 +72,9 @@ fn push_unique(out: &mut Vec<String>, name: &str) {
     }
 }
 
-/// The verified caller of this request, if it sent a token.
-pub(crate) fn caller<'a>(ctx: &'a Context<'_>) -> Option<&'a Caller> {
+/// The verified caller of this request, if it sent a token: handed to the policy, which
+/// alone reads it.
+fn caller<'a>(ctx: &'a Context<'_>) -> Option<&'a Caller> {
     ctx.data_opt::<Caller>()
 }
 

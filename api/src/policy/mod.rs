@@ -62,6 +62,11 @@ impl<'a> RequestCtx<'a> {
         }
     }
 
+    /// Who the caller is, as the caller may see it (`viewer`); `None` without a token.
+    pub fn viewer(&self) -> Option<crate::auth::Viewer> {
+        self.caller.map(crate::auth::Viewer::from)
+    }
+
     pub fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
     }

@@ -1,7 +1,7 @@
 use async_graphql::{Context, Object};
 
 use crate::auth::Viewer;
-use crate::graphql::caller;
+use crate::graphql::request_ctx;
 
 #[derive(Default)]
 pub struct ViewerQuery;
@@ -10,6 +10,6 @@ pub struct ViewerQuery;
 impl ViewerQuery {
     /// Who the caller is; `null` without a token.
     async fn viewer(&self, ctx: &Context<'_>) -> Option<Viewer> {
-        caller(ctx).map(Viewer::from)
+        request_ctx(ctx).viewer()
     }
 }
