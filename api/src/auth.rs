@@ -32,6 +32,9 @@ pub enum ActorKind {
     PlatformAdmin,
     /// A partner subprocessor, through a scoped token.
     Subprocessor,
+    /// The processor's own scheduled jobs (the retention purge): no token, and only under a
+    /// controller's instruction that names this actor kind.
+    System,
 }
 
 impl ActorKind {
@@ -42,6 +45,7 @@ impl ActorKind {
             Self::ProcessorStaff => "PROCESSOR_STAFF",
             Self::PlatformAdmin => "PLATFORM_ADMIN",
             Self::Subprocessor => "SUBPROCESSOR",
+            Self::System => "SYSTEM",
         }
     }
 
@@ -51,6 +55,7 @@ impl ActorKind {
             Self::ProcessorStaff,
             Self::PlatformAdmin,
             Self::Subprocessor,
+            Self::System,
         ]
         .into_iter()
         .find(|k| k.as_str() == value)

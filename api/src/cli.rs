@@ -58,11 +58,34 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Remove what the tenants' retention policies say has expired and no legal hold
+    /// keeps, across every tenant, in bounded batches; prints what it removed (or, with
+    /// `--dry-run`, what it would) as JSON. Safe to interrupt and run again.
+    Purge(PurgeArgs),
     /// Data-subject requests: download an export, check a receipt offline.
     Dsr {
         #[command(subcommand)]
         command: DsrCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct PurgeArgs {
+    #[command(flatten)]
+    storage: StorageSettings,
+    /// Report what a real run would remove, and remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Rows removed per transaction.
+    #[arg(long, default_value_t = 500)]
+    batch_size: u64,
+    /// Longest a statement may run, in milliseconds (PostgreSQL).
+    #[arg(long, default_value_t = 5_000)]
+    statement_timeout_ms: u64,
+    /// Purge as of this time (RFC 3339) instead of now, e.g. to preview what next month's
+    /// run will remove.
+    #[arg(long)]
+    at: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +247,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Ledger { command } => ledger(command).await,
         Command::Dsr { command } => dsr(command).await,
+        Command::Purge(args) => purge(args).await,
         Command::Import(args) => import(args).await,
         Command::Token(args) => {
             let role = Role::parse(&args.role).ok_or_else(|| {
@@ -348,6 +372,33 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
+    if !(1..=10_000).contains(&args.batch_size) {
+        anyhow::bail!("--batch-size must be between 1 and 10000");
+    }
+    let at = match &args.at {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|e| anyhow::anyhow!("--at must be an RFC 3339 time: {e}"))?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let db = db::connect(&args.storage).await?;
+    let ledger = ledger::Ledger::for_jobs();
+    let ctx =
+        crate::policy::RequestCtx::for_job(&db, &ledger, crate::service::retention::PURGE_JOB, at);
+    let summary = crate::service::retention::purge(
+        &ctx,
+        crate::service::retention::PurgeOptions {
+            dry_run: args.dry_run,
+            batch_size: args.batch_size,
+            statement_timeout_ms: args.statement_timeout_ms,
+        },
+    )
+    .await?;
+    println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }
 

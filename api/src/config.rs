@@ -131,6 +131,10 @@ pub struct ServeSettings {
     /// The processor's privacy contact, as records of processing state it.
     #[arg(long, env = "CUSTODIAN_PROCESSOR_CONTACT")]
     pub processor_contact: Option<String>,
+    /// Run the retention purge every this many seconds inside the server (0: never;
+    /// run `custodian purge` from a scheduler instead).
+    #[arg(long, env = "CUSTODIAN_PURGE_EVERY_SECONDS", default_value_t = 0)]
+    pub purge_every_seconds: u64,
     /// The deployment's Ed25519 signing key (hex seed) for receipts; default
     /// `<data-dir>/signing-ed25519.key`, created on first start.
     #[arg(long, env = "CUSTODIAN_SIGNING_KEY_FILE")]
@@ -177,6 +181,7 @@ impl ServeSettings {
             processor_name: "Custodian operator".into(),
             processor_contact: None,
             signing_key_file: None,
+            purge_every_seconds: 0,
             bench_ledger_off: false,
             bench_allow_rls_bypass: false,
         }

@@ -80,7 +80,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 15] = [
+pub const APPLICATION_TABLES: [&str; 17] = [
     "tenants",
     "contacts",
     "appointments",
@@ -96,6 +96,8 @@ pub const APPLICATION_TABLES: [&str; 15] = [
     "privacy_request_exports",
     "legal_holds",
     "privacy_request_forwards",
+    "retention_policies",
+    "purge_reports",
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];

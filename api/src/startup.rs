@@ -66,15 +66,24 @@ impl Application {
         let signer = crate::signing::Signer::load_or_create(&settings.signing_key_path())?;
         let listener = TcpListener::bind(settings.bind)?;
         let port = listener.local_addr()?.port();
+        let ledger = if settings.bench_ledger_off {
+            Ledger::disabled()
+        } else {
+            Ledger::start(db.clone(), metrics.clone()).await
+        };
+        if settings.purge_every_seconds > 0 {
+            tokio::spawn(purge_on_schedule(
+                db.clone(),
+                ledger.clone(),
+                clock.clone(),
+                std::time::Duration::from_secs(settings.purge_every_seconds),
+            ));
+        }
         let state = web::Data::new(AppState {
             schema: graphql::schema::build(SchemaData {
                 db: db.clone(),
                 clock,
-                ledger: if settings.bench_ledger_off {
-                    Ledger::disabled()
-                } else {
-                    Ledger::start(db.clone(), metrics.clone()).await
-                },
+                ledger,
                 auth: auth.clone(),
                 signer: signer.clone(),
                 processor: ProcessorDetails {
@@ -116,5 +125,28 @@ impl Application {
     /// When the server fails while running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// The retention purge, every `every`, as `custodian purge` runs it. A failed run is
+/// logged and the next one takes up what is still expired.
+async fn purge_on_schedule(
+    db: DatabaseConnection,
+    ledger: Ledger,
+    clock: SharedClock,
+    every: std::time::Duration,
+) {
+    use crate::service::retention;
+    loop {
+        tokio::time::sleep(every).await;
+        let ctx =
+            crate::policy::RequestCtx::for_job(&db, &ledger, retention::PURGE_JOB, clock.now());
+        match retention::purge(&ctx, retention::PurgeOptions::default()).await {
+            Ok(summary) => {
+                let removed: usize = summary.outcomes.iter().map(|o| o.ids.len()).sum();
+                tracing::info!(run_id = %summary.run_id, removed, "retention purge ran");
+            }
+            Err(e) => tracing::error!(error = %e, "retention purge failed; the next run resumes"),
+        }
     }
 }

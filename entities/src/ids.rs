@@ -120,3 +120,11 @@ id_newtype!(
     /// A data-subject request forwarded to one subprocessor.
     ForwardId
 );
+id_newtype!(
+    /// A tenant's retention policy (and the instruction it documents, which has its id).
+    RetentionPolicyId
+);
+id_newtype!(
+    /// One run of the purge.
+    PurgeRunId
+);

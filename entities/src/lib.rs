@@ -16,6 +16,8 @@ pub mod privacy_request_event;
 pub mod privacy_request_export;
 pub mod privacy_request_forward;
 pub mod processing_instruction;
+pub mod purge_report;
+pub mod retention_policy;
 pub mod subprocessor;
 pub mod subprocessor_objection;
 pub mod tenant;

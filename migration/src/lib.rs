@@ -11,6 +11,7 @@ mod m20261129_000004_subprocessors;
 mod m20261129_000005_imports;
 mod m20261129_000006_ledger_sealing;
 mod m20261201_000007_privacy_requests;
+mod m20261201_000008_retention;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_imports::Migration),
             Box::new(m20261129_000006_ledger_sealing::Migration),
             Box::new(m20261201_000007_privacy_requests::Migration),
+            Box::new(m20261201_000008_retention::Migration),
         ]
     }
 }

@@ -484,7 +484,11 @@ fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> 
         | "placeLegalHold"
         | "releaseLegalHold"
         | "confirmRequestForward"
-        | "setRequestAssistanceWindow" => None,
+        | "setRequestAssistanceWindow"
+        | "retentionPolicies"
+        | "purgeReports"
+        | "setRetentionPolicy"
+        | "removeRetentionPolicy" => None,
         // The step's operation depends on the request's kind (EXPORT, ERASE or WRITE on
         // CONTACT): the privacy suite checks each.
         "completePrivacyRequest" | "rectifyContact" | "liftContactRestriction" => {
@@ -675,6 +679,12 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
     // Data-subject requests, holds and forwards: exercised with their records by the
     // privacy suite (`privacy::every_request_step_is_recorded_under_the_requests_instruction`).
     covered.extend(crate::privacy::ROOT_FIELDS);
+    covered.extend([
+        "retentionPolicies",
+        "purgeReports",
+        "setRetentionPolicy",
+        "removeRetentionPolicy",
+    ]);
     for r in &roots {
         assert!(
             covered.contains(&r.as_str()),

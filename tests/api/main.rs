@@ -12,6 +12,7 @@ mod isolation;
 mod ledger;
 mod partners;
 mod privacy;
+mod retention;
 mod rls;
 mod schema;
 mod tenants;

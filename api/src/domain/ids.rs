@@ -3,5 +3,6 @@
 
 pub use entities::ids::{
     AccessRecordId, AppointmentId, ContactId, ForwardId, InstructionId, LegalHoldId,
-    PartnerTokenId, PrivacyRequestId, SubprocessorId, TenantId, TransferId,
+    PartnerTokenId, PrivacyRequestId, PurgeRunId, RetentionPolicyId, SubprocessorId, TenantId,
+    TransferId,
 };

@@ -20,6 +20,8 @@ pub enum Purpose {
     LegalCompliance,
     /// Carrying out data-subject requests the controller decided on (GDPR Art. 28(3)(e)).
     DataSubjectRequests,
+    /// Removing what the controller's retention policies say has expired.
+    Retention,
 }
 
 impl Purpose {
@@ -32,6 +34,7 @@ impl Purpose {
             Self::Security => "SECURITY",
             Self::LegalCompliance => "LEGAL_COMPLIANCE",
             Self::DataSubjectRequests => "DATA_SUBJECT_REQUESTS",
+            Self::Retention => "RETENTION",
         }
     }
 
@@ -45,6 +48,7 @@ impl Purpose {
             "SECURITY" => Some(Self::Security),
             "LEGAL_COMPLIANCE" => Some(Self::LegalCompliance),
             "DATA_SUBJECT_REQUESTS" => Some(Self::DataSubjectRequests),
+            "RETENTION" => Some(Self::Retention),
             _ => None,
         }
     }

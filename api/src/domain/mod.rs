@@ -1,18 +1,47 @@
 //! Domain values that parse once at the edge into types that cannot hold invalid data.
 
+/// An enum stored (and exported) as fixed SCREAMING_SNAKE_CASE text, exposed to GraphQL.
+macro_rules! stored_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The stored (and exported) form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+
+            pub fn from_db(value: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == value)
+            }
+        }
+    };
+}
+
 pub mod appointment;
 pub mod contact;
 pub mod country;
 pub mod ids;
 pub mod instruction;
 pub mod privacy;
+pub mod retention;
 pub mod subprocessor;
 pub mod tenant;
 pub mod transfer;
 
 pub use ids::{
     AccessRecordId, AppointmentId, ContactId, ForwardId, InstructionId, LegalHoldId,
-    PartnerTokenId, PrivacyRequestId, SubprocessorId, TenantId, TransferId,
+    PartnerTokenId, PrivacyRequestId, PurgeRunId, RetentionPolicyId, SubprocessorId, TenantId,
+    TransferId,
 };
 
 /// A value rejected at the edge, naming the input field at fault.

@@ -122,8 +122,11 @@ impl Shared {
 /// the sealer for writes'. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
-    /// `None` only in the benchmark's ledger-off mode.
+    /// `None` in the benchmark's ledger-off mode and for jobs run from the command line.
     shared: Option<Arc<Shared>>,
+    /// Writes' records go into their transactions (they are sealed later, by a server's
+    /// sealer or `custodian ledger verify`); off only in the benchmark's ledger-off mode.
+    writes: bool,
 }
 
 impl Ledger {
@@ -159,12 +162,26 @@ impl Ledger {
         tokio::spawn(crate::metrics::as_ledger_work(seal_loop(shared.clone())));
         Self {
             shared: Some(shared),
+            writes: true,
+        }
+    }
+
+    /// A ledger for a job run from the command line (the purge): its writes' records go
+    /// into their own transactions, to be sealed by the next server or `ledger verify`.
+    /// It cannot record reads: a job that reads personal data needs [`Ledger::start`].
+    pub fn for_jobs() -> Self {
+        Self {
+            shared: None,
+            writes: true,
         }
     }
 
     /// Benchmark only: a ledger that records nothing.
     pub fn disabled() -> Self {
-        Self { shared: None }
+        Self {
+            shared: None,
+            writes: false,
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -181,7 +198,7 @@ impl Ledger {
         tx: &C,
         records: &[NewRecord],
     ) -> Result<(), DbErr> {
-        if self.enabled() {
+        if self.writes {
             write(tx, records).await?;
         }
         Ok(())

@@ -396,3 +396,42 @@ pub async fn partner_inbox(ctx: &RequestCtx<'_>, mode: Mode) -> Result<PinnedTx,
     }
     Ok(tx)
 }
+
+fn job(ctx: &RequestCtx<'_>) -> Result<&'static str, ServiceError> {
+    ctx.job
+        .ok_or_else(|| ServiceError::Forbidden("only the processor's own jobs may".into()))
+}
+
+/// A read of the tenant registry for one of the processor's jobs (which tenants to visit).
+///
+/// # Errors
+/// `Forbidden` outside a job; `Db`.
+pub async fn job_registry(ctx: &RequestCtx<'_>) -> Result<RegistryTx, ServiceError> {
+    let name = job(ctx)?;
+    Ok(RegistryTx {
+        tx: tenancy::begin(ctx.db, Mode::Read).await?,
+        actor: Actor {
+            kind: ActorKind::System,
+            id: name.to_owned(),
+        },
+        viewer: Viewer::PlatformAdmin,
+    })
+}
+
+/// A transaction on one tenant's records that are not personal data (its retention
+/// policies, its purge reports), for one of the processor's jobs.
+///
+/// # Errors
+/// `Forbidden` outside a job; `Db`.
+pub async fn job_tenant(
+    ctx: &RequestCtx<'_>,
+    tenant: TenantId,
+    mode: Mode,
+) -> Result<PinnedTx, ServiceError> {
+    let name = job(ctx)?;
+    let actor = Actor {
+        kind: ActorKind::System,
+        id: name.to_owned(),
+    };
+    PinnedTx::open(ctx, tenant, actor, Allowed::ControllerUser, mode).await
+}

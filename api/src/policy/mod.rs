@@ -32,8 +32,11 @@ pub use admin::{
     Allowed, PinnedTx, RegistryTx, Viewer, access_log, account, check_platform_admin, controller,
     controller_admin, partner_inbox, platform_admin_on, registry, registry_view, requests,
 };
+pub use admin::{job_registry, job_tenant};
 pub use exclusions::Exclusions;
-pub use personal::{Access, Grant, TenantTx, begin, begin_request_step, standing_instruction_id};
+pub use personal::{
+    Access, Grant, TenantTx, begin, begin_job, begin_request_step, standing_instruction_id,
+};
 
 /// What a service call needs to know about the request it serves. The database, the
 /// ledger and the caller are private: a service reaches them only through a gate.
@@ -41,6 +44,8 @@ pub struct RequestCtx<'a> {
     db: &'a DatabaseConnection,
     ledger: &'a Ledger,
     caller: Option<&'a Caller>,
+    /// A scheduled job's name, when no request but a job of the processor's acts.
+    job: Option<&'static str>,
     pub request_id: Option<&'a str>,
     pub now: DateTime<Utc>,
 }
@@ -57,7 +62,27 @@ impl<'a> RequestCtx<'a> {
             db,
             ledger,
             caller,
+            job: None,
             request_id,
+            now,
+        }
+    }
+
+    /// The context of one of the processor's scheduled jobs (`name` is its actor id in
+    /// the ledger): no caller; it reaches tenant data only through [`begin_job`], under a
+    /// controller's instruction for the `SYSTEM` actor kind.
+    pub fn for_job(
+        db: &'a DatabaseConnection,
+        ledger: &'a Ledger,
+        name: &'static str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            db,
+            ledger,
+            caller: None,
+            job: Some(name),
+            request_id: None,
             now,
         }
     }

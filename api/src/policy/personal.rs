@@ -396,6 +396,76 @@ async fn begin_with<'a>(
     })
 }
 
+/// Begins one of the processor's jobs' accesses to a tenant's personal data, under the
+/// controller's instruction `instruction`: it must be in force, name the `SYSTEM` actor
+/// kind, and cover the operation and every category of `access`. Refused otherwise, and
+/// the refusal recorded like anyone's.
+///
+/// # Errors
+/// `Forbidden` outside a job or without such an instruction; `Db`.
+pub async fn begin_job<'a>(
+    ctx: &'a RequestCtx<'a>,
+    tenant: TenantId,
+    instruction: InstructionId,
+    access: Access,
+) -> Result<TenantTx<'a>, ServiceError> {
+    let name = ctx
+        .job
+        .ok_or_else(|| ServiceError::Forbidden("only the processor's own jobs may".into()))?;
+    let mode = if access.operation.writes() || access.writes_rows {
+        Mode::Write
+    } else {
+        Mode::Read
+    };
+    let tx = tenancy::begin_pinned(ctx.db, tenant, mode).await?;
+    let found = processing_instruction::Entity::find()
+        .filter(processing_instruction::Column::TenantId.eq(tenant))
+        .filter(processing_instruction::Column::Id.eq(instruction))
+        .one(&tx)
+        .await?
+        .filter(|i| {
+            i.revoked_at.is_none()
+                && i.valid_from <= ctx.now
+                && i.valid_until.is_none_or(|u| u > ctx.now)
+                && json_has(&i.actor_kinds, ActorKind::System.as_str())
+                && json_has(&i.operations, access.operation.as_str())
+        });
+    let categories: BTreeSet<DataCategory> = found
+        .as_ref()
+        .map(|i| serde_json::from_value(i.data_categories.clone()).unwrap_or_default())
+        .unwrap_or_default();
+    let covered = access
+        .fields
+        .iter()
+        .filter_map(|f| access.category(f))
+        .all(|c| categories.contains(&c));
+    let Some(found) = found.filter(|_| covered) else {
+        return Err(ServiceError::Forbidden(format!(
+            "no instruction in force lets {name} {} here",
+            access.operation.as_str()
+        )));
+    };
+    let purpose = Purpose::parse(&found.purpose).unwrap_or(Purpose::LegalCompliance);
+    Ok(TenantTx {
+        tx,
+        ctx,
+        grant: Arc::new(Grant {
+            tenant,
+            actor_kind: ActorKind::System,
+            actor_id: name.to_owned(),
+            purpose,
+            instruction_id: instruction,
+            categories,
+            subprocessor: None,
+            exclusions: Exclusions::default(),
+        }),
+        access,
+        refused: Vec::new(),
+        touched: None,
+        excluded: Vec::new(),
+    })
+}
+
 /// The standing direct-request instruction of a tenant has the tenant's own id: it exists
 /// from the tenant's creation and is never revoked, so no lookup is needed to name it.
 pub fn standing_instruction_id(tenant: TenantId) -> InstructionId {

@@ -28,6 +28,10 @@ pub struct AppointmentFilter {
 /// Every personal-data field of an appointment, as GraphQL names them.
 const APPOINTMENT_FIELDS: [&str; 5] = ["startsAt", "endsAt", "title", "location", "notes"];
 
+pub(crate) fn personal_fields() -> Vec<String> {
+    APPOINTMENT_FIELDS.map(String::from).to_vec()
+}
+
 pub fn cursor(appointment: &appointment::Model) -> String {
     timestamp_cursor(appointment.starts_at, appointment.id)
 }

@@ -9,6 +9,7 @@ pub mod instructions;
 pub mod legal_holds;
 pub mod partners;
 pub mod privacy_requests;
+pub mod retention;
 pub mod subprocessors;
 pub mod tenants;
 pub mod transfers;

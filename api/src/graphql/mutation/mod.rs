@@ -2,6 +2,7 @@ mod appointments;
 mod contacts;
 mod instructions;
 mod privacy;
+mod retention;
 mod subprocessors;
 mod tenants;
 
@@ -14,5 +15,6 @@ pub struct Mutation(
     appointments::AppointmentMutation,
     instructions::InstructionMutation,
     privacy::PrivacyMutation,
+    retention::RetentionMutation,
     subprocessors::SubprocessorMutation,
 );

@@ -2,6 +2,7 @@ mod appointments;
 mod contacts;
 mod instructions;
 mod privacy;
+mod retention;
 mod subprocessors;
 mod tenants;
 mod viewer;
@@ -16,5 +17,6 @@ pub struct Query(
     appointments::AppointmentQuery,
     instructions::InstructionQuery,
     privacy::PrivacyQuery,
+    retention::RetentionQuery,
     subprocessors::SubprocessorQuery,
 );

@@ -7,6 +7,7 @@ pub mod inputs;
 pub mod instruction;
 pub mod page;
 pub mod privacy;
+pub mod retention;
 pub mod subprocessor;
 pub mod tenant;
 
