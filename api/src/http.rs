@@ -52,9 +52,39 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Counters in the Prometheus text format.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let mut body = state.metrics.render();
+    // Read on the runtime that owns the pool (see `AppState::runtime`).
+    let db = state.db.clone();
+    let counts = state
+        .runtime
+        .spawn(async move {
+            let ledger = crate::ledger::Ledger::disabled();
+            let ctx =
+                crate::policy::RequestCtx::for_job(&db, &ledger, "metrics", chrono::Utc::now());
+            crate::service::breaches::outstanding_counts(&ctx).await
+        })
+        .await;
+    match counts {
+        Ok(Ok((unacknowledged, late))) => body.push_str(&format!(
+            "# HELP custodian_breach_notices_unacknowledged breach notices not acknowledged as their incident stands
+\
+             # TYPE custodian_breach_notices_unacknowledged gauge
+\
+             custodian_breach_notices_unacknowledged {unacknowledged}
+\
+             # HELP custodian_breach_notices_late breach notices sent after their deadline
+\
+             # TYPE custodian_breach_notices_late gauge
+\
+             custodian_breach_notices_late {late}
+"
+        )),
+        Ok(Err(e)) => tracing::warn!(error = %e, "breach gauges unavailable"),
+        Err(e) => tracing::warn!(error = %e, "breach gauges unavailable"),
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(body)
 }
 
 /// The public key receipts are signed with, for verifiers to trust (`custodian dsr

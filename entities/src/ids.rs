@@ -128,3 +128,11 @@ id_newtype!(
     /// One run of the purge.
     PurgeRunId
 );
+id_newtype!(
+    /// A breach incident the processor recorded.
+    IncidentId
+);
+id_newtype!(
+    /// One affected controller's notice of a breach.
+    BreachNoticeId
+);

@@ -5,6 +5,8 @@
 pub mod access_pending;
 pub mod access_record;
 pub mod appointment;
+pub mod breach_incident;
+pub mod breach_notice;
 pub mod contact;
 pub mod ids;
 pub mod import_run;

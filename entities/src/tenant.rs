@@ -17,6 +17,9 @@ pub struct Model {
     /// The processor's contractual window for assisting with a data-subject request, in
     /// days from its opening (the processor's own due date).
     pub request_assistance_days: i32,
+    /// The contractual window, in hours from detection, for notifying the controller of a
+    /// breach.
+    pub breach_notice_hours: i32,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -12,6 +12,7 @@ mod m20261129_000005_imports;
 mod m20261129_000006_ledger_sealing;
 mod m20261201_000007_privacy_requests;
 mod m20261201_000008_retention;
+mod m20261201_000009_breaches;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_ledger_sealing::Migration),
             Box::new(m20261201_000007_privacy_requests::Migration),
             Box::new(m20261201_000008_retention::Migration),
+            Box::new(m20261201_000009_breaches::Migration),
         ]
     }
 }

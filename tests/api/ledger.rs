@@ -488,7 +488,12 @@ fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> 
         | "retentionPolicies"
         | "purgeReports"
         | "setRetentionPolicy"
-        | "removeRetentionPolicy" => None,
+        | "removeRetentionPolicy"
+        | "breachNotices"
+        | "recordBreachIncident"
+        | "updateBreachIncident"
+        | "acknowledgeBreachNotice"
+        | "setBreachNoticeWindow" => None,
         // The step's operation depends on the request's kind (EXPORT, ERASE or WRITE on
         // CONTACT): the privacy suite checks each.
         "completePrivacyRequest" | "rectifyContact" | "liftContactRestriction" => {
@@ -676,14 +681,19 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "mintPartnerToken",
         "revokePartnerToken",
     ]);
-    // Data-subject requests, holds and forwards: exercised with their records by the
-    // privacy suite (`privacy::every_request_step_is_recorded_under_the_requests_instruction`).
+    // Data-subject requests, retention and breaches: exercised, with what they record,
+    // by their own suites (privacy.rs, retention.rs, breaches.rs).
     covered.extend(crate::privacy::ROOT_FIELDS);
     covered.extend([
         "retentionPolicies",
         "purgeReports",
         "setRetentionPolicy",
         "removeRetentionPolicy",
+        "breachNotices",
+        "recordBreachIncident",
+        "updateBreachIncident",
+        "acknowledgeBreachNotice",
+        "setBreachNoticeWindow",
     ]);
     for r in &roots {
         assert!(

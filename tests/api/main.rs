@@ -5,6 +5,7 @@ mod pg;
 
 mod appointments;
 mod auth;
+mod breaches;
 mod contacts;
 mod http_spec;
 mod import;

@@ -39,9 +39,9 @@ pub mod tenant;
 pub mod transfer;
 
 pub use ids::{
-    AccessRecordId, AppointmentId, ContactId, ForwardId, InstructionId, LegalHoldId,
-    PartnerTokenId, PrivacyRequestId, PurgeRunId, RetentionPolicyId, SubprocessorId, TenantId,
-    TransferId,
+    AccessRecordId, AppointmentId, BreachNoticeId, ContactId, ForwardId, IncidentId, InstructionId,
+    LegalHoldId, PartnerTokenId, PrivacyRequestId, PurgeRunId, RetentionPolicyId, SubprocessorId,
+    TenantId, TransferId,
 };
 
 /// A value rejected at the edge, naming the input field at fault.

@@ -418,6 +418,17 @@ pub async fn job_registry(ctx: &RequestCtx<'_>) -> Result<RegistryTx, ServiceErr
     })
 }
 
+/// A read across every tenant's platform-readable records (breach notices, objections)
+/// for one of the processor's jobs: the `/metrics` gauges.
+///
+/// # Errors
+/// `Forbidden` outside a job; `Db`.
+pub async fn job_platform_read(ctx: &RequestCtx<'_>) -> Result<RegistryTx, ServiceError> {
+    let tx = job_registry(ctx).await?;
+    tenancy::open_platform_read(&*tx).await?;
+    Ok(tx)
+}
+
 /// A transaction on one tenant's records that are not personal data (its retention
 /// policies, its purge reports), for one of the processor's jobs.
 ///

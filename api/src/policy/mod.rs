@@ -32,7 +32,7 @@ pub use admin::{
     Allowed, PinnedTx, RegistryTx, Viewer, access_log, account, check_platform_admin, controller,
     controller_admin, partner_inbox, platform_admin_on, registry, registry_view, requests,
 };
-pub use admin::{job_registry, job_tenant};
+pub use admin::{job_platform_read, job_registry, job_tenant};
 pub use exclusions::Exclusions;
 pub use personal::{
     Access, Grant, TenantTx, begin, begin_job, begin_request_step, standing_instruction_id,

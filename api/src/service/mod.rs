@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod appointments;
+pub mod breaches;
 pub mod contacts;
 pub mod instructions;
 pub mod legal_holds;

@@ -29,6 +29,7 @@ pub async fn create(ctx: &RequestCtx<'_>, new: NewTenant) -> Result<tenant::Mode
         owner_attests_adult: Set(true),
         status: Set(TenantStatus::Active.as_str().to_owned()),
         request_assistance_days: Set(crate::domain::privacy::DEFAULT_ASSISTANCE_DAYS),
+        breach_notice_hours: Set(crate::service::breaches::DEFAULT_NOTICE_HOURS),
         created_by: Set(admin.clone()),
         created_at: Set(now),
         updated_at: Set(now),

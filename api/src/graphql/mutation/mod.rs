@@ -1,4 +1,5 @@
 mod appointments;
+mod breaches;
 mod contacts;
 mod instructions;
 mod privacy;
@@ -16,5 +17,6 @@ pub struct Mutation(
     instructions::InstructionMutation,
     privacy::PrivacyMutation,
     retention::RetentionMutation,
+    breaches::BreachMutation,
     subprocessors::SubprocessorMutation,
 );

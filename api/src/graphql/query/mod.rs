@@ -1,4 +1,5 @@
 mod appointments;
+mod breaches;
 mod contacts;
 mod instructions;
 mod privacy;
@@ -18,5 +19,6 @@ pub struct Query(
     instructions::InstructionQuery,
     privacy::PrivacyQuery,
     retention::RetentionQuery,
+    breaches::BreachQuery,
     subprocessors::SubprocessorQuery,
 );

@@ -2,6 +2,7 @@
 //! exposed on purpose.
 
 pub mod access_record;
+pub mod breach;
 pub mod contact;
 pub mod inputs;
 pub mod instruction;

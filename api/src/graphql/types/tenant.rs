@@ -34,6 +34,11 @@ impl Tenant {
     async fn request_assistance_days(&self) -> i32 {
         self.0.request_assistance_days
     }
+    /// The contractual window for notifying the controller of a breach, in hours from
+    /// detection.
+    async fn breach_notice_hours(&self) -> i32 {
+        self.0.breach_notice_hours
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
