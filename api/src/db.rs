@@ -80,7 +80,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 19] = [
+pub const APPLICATION_TABLES: [&str; 21] = [
     "tenants",
     "contacts",
     "appointments",
@@ -100,6 +100,8 @@ pub const APPLICATION_TABLES: [&str; 19] = [
     "purge_reports",
     "breach_incidents",
     "breach_notices",
+    "terms_versions",
+    "terms_responses",
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];

@@ -136,3 +136,7 @@ id_newtype!(
     /// One affected controller's notice of a breach.
     BreachNoticeId
 );
+id_newtype!(
+    /// A version of the processor's processing terms.
+    TermsId
+);

@@ -23,4 +23,6 @@ pub mod retention_policy;
 pub mod subprocessor;
 pub mod subprocessor_objection;
 pub mod tenant;
+pub mod terms_response;
+pub mod terms_version;
 pub mod transfer_record;

@@ -13,6 +13,7 @@ mod m20261129_000006_ledger_sealing;
 mod m20261201_000007_privacy_requests;
 mod m20261201_000008_retention;
 mod m20261201_000009_breaches;
+mod m20261201_000010_terms;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_privacy_requests::Migration),
             Box::new(m20261201_000008_retention::Migration),
             Box::new(m20261201_000009_breaches::Migration),
+            Box::new(m20261201_000010_terms::Migration),
         ]
     }
 }

@@ -493,7 +493,10 @@ fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> 
         | "recordBreachIncident"
         | "updateBreachIncident"
         | "acknowledgeBreachNotice"
-        | "setBreachNoticeWindow" => None,
+        | "setBreachNoticeWindow"
+        | "termsVersions"
+        | "announceTerms"
+        | "respondToTerms" => None,
         // The step's operation depends on the request's kind (EXPORT, ERASE or WRITE on
         // CONTACT): the privacy suite checks each.
         "completePrivacyRequest" | "rectifyContact" | "liftContactRestriction" => {
@@ -682,7 +685,7 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "revokePartnerToken",
     ]);
     // Data-subject requests, retention and breaches: exercised, with what they record,
-    // by their own suites (privacy.rs, retention.rs, breaches.rs).
+    // by their own suites (privacy.rs, retention.rs, breaches.rs, terms.rs).
     covered.extend(crate::privacy::ROOT_FIELDS);
     covered.extend([
         "retentionPolicies",
@@ -694,6 +697,9 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "updateBreachIncident",
         "acknowledgeBreachNotice",
         "setBreachNoticeWindow",
+        "termsVersions",
+        "announceTerms",
+        "respondToTerms",
     ]);
     for r in &roots {
         assert!(

@@ -17,4 +17,5 @@ mod retention;
 mod rls;
 mod schema;
 mod tenants;
+mod terms;
 mod validation;

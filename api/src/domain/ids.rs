@@ -4,5 +4,5 @@
 pub use entities::ids::{
     AccessRecordId, AppointmentId, BreachNoticeId, ContactId, ForwardId, IncidentId, InstructionId,
     LegalHoldId, PartnerTokenId, PrivacyRequestId, PurgeRunId, RetentionPolicyId, SubprocessorId,
-    TenantId, TransferId,
+    TenantId, TermsId, TransferId,
 };

@@ -41,7 +41,7 @@ pub mod transfer;
 pub use ids::{
     AccessRecordId, AppointmentId, BreachNoticeId, ContactId, ForwardId, IncidentId, InstructionId,
     LegalHoldId, PartnerTokenId, PrivacyRequestId, PurgeRunId, RetentionPolicyId, SubprocessorId,
-    TenantId, TransferId,
+    TenantId, TermsId, TransferId,
 };
 
 /// A value rejected at the edge, naming the input field at fault.

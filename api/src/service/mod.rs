@@ -13,6 +13,7 @@ pub mod privacy_requests;
 pub mod retention;
 pub mod subprocessors;
 pub mod tenants;
+pub mod terms;
 pub mod transfers;
 
 /// Serializes a value for a JSON column. Domain values always serialize.

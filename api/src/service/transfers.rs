@@ -107,6 +107,8 @@ pub struct RecordOfProcessing {
     /// controller objected.
     pub subprocessors: Vec<(subprocessor::Model, bool)>,
     pub transfers: Vec<transfer_record::Model>,
+    /// The processor's terms in force.
+    pub terms: Option<entities::terms_version::Model>,
 }
 
 /// Generates the caller's tenant's record of processing from what is registered now.
@@ -155,6 +157,7 @@ pub async fn record_of_processing(
         .order_by_asc(transfer_record::Column::CreatedAt)
         .all(&*tx)
         .await?;
+    let terms = super::terms::in_force(&*tx, ctx.now).await?;
     tx.commit().await?;
     Ok(RecordOfProcessing {
         generated_at: ctx.now,
@@ -162,6 +165,7 @@ pub async fn record_of_processing(
         activities,
         subprocessors,
         transfers,
+        terms,
     })
 }
 

@@ -6,6 +6,7 @@ mod privacy;
 mod retention;
 mod subprocessors;
 mod tenants;
+mod terms;
 
 use async_graphql::MergedObject;
 
@@ -18,5 +19,6 @@ pub struct Mutation(
     privacy::PrivacyMutation,
     retention::RetentionMutation,
     breaches::BreachMutation,
+    terms::TermsMutation,
     subprocessors::SubprocessorMutation,
 );

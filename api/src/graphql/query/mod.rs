@@ -6,6 +6,7 @@ mod privacy;
 mod retention;
 mod subprocessors;
 mod tenants;
+mod terms;
 mod viewer;
 
 use async_graphql::MergedObject;
@@ -20,5 +21,6 @@ pub struct Query(
     privacy::PrivacyQuery,
     retention::RetentionQuery,
     breaches::BreachQuery,
+    terms::TermsQuery,
     subprocessors::SubprocessorQuery,
 );

@@ -85,6 +85,9 @@ impl SubprocessorQuery {
                 .collect(),
             transfers: record.transfers.into_iter().map(TransferRecord).collect(),
             security_measures: transfers::security_measures(postgres),
+            terms_in_force: record
+                .terms
+                .map(|t| crate::graphql::types::terms::TermsVersion(t, Vec::new())),
         })
     }
 

@@ -220,4 +220,6 @@ pub struct RecordOfProcessing {
     pub transfers: Vec<TransferRecord>,
     /// Technical and organisational security measures (Art. 32).
     pub security_measures: Vec<String>,
+    /// The processor's processing terms in force.
+    pub terms_in_force: Option<crate::graphql::types::terms::TermsVersion>,
 }
