@@ -529,25 +529,31 @@ async fn custodian_purge_interrupted_at_any_point_resumes_without_removing_anyth
             "bob",
         ],
     );
-    let rows: Vec<String> = (0..300)
-        .map(|i| format!("{{firstName: \"C{i}\"}}"))
-        .collect();
-    let imported = gql(
-        &client,
-        &base,
-        &bob,
-        &format!(
-            "mutation {{ importContacts(contacts: [{}]) {{ ids }} }}",
-            rows.join(", ")
-        ),
-    )
-    .await;
-    let mut all: Vec<String> = imported["importContacts"]["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
+    // Enough rows that a purge in batches of one is still running when it is killed.
+    const ROWS: i64 = 3_000;
+    let mut all: Vec<String> = Vec::new();
+    for chunk in 0..ROWS / 500 {
+        let rows: Vec<String> = (0..500)
+            .map(|i| format!("{{firstName: \"C{chunk}-{i}\"}}"))
+            .collect();
+        let imported = gql(
+            &client,
+            &base,
+            &bob,
+            &format!(
+                "mutation {{ importContacts(contacts: [{}]) {{ ids }} }}",
+                rows.join(", ")
+            ),
+        )
+        .await;
+        all.extend(
+            imported["importContacts"]["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned()),
+        );
+    }
     all.sort();
     gql(
         &client,
@@ -577,16 +583,16 @@ async fn custodian_purge_interrupted_at_any_point_resumes_without_removing_anyth
     let started = Instant::now();
     loop {
         let left = count().await;
-        if left < 300 || started.elapsed() > Duration::from_secs(30) {
+        if left < ROWS || started.elapsed() > Duration::from_secs(30) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     first.kill().unwrap();
     first.wait().unwrap();
     let left = count().await;
     assert!(
-        left > 0 && left < 300,
+        left > 0 && left < ROWS,
         "the purge was interrupted part-way: {left} left"
     );
     // Run again: it takes up exactly the rest.
