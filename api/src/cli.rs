@@ -62,11 +62,28 @@ enum Command {
     /// keeps, across every tenant, in bounded batches; prints what it removed (or, with
     /// `--dry-run`, what it would) as JSON. Safe to interrupt and run again.
     Purge(PurgeArgs),
+    /// Complete a tenant's offboarding (as the database owner on PostgreSQL: the server's
+    /// own role cannot erase a ledger): delete every row of the tenant once it confirmed
+    /// receipt of its return export or the deadline passed, and print the signed deletion
+    /// certificate.
+    Offboard(OffboardArgs),
     /// Data-subject requests: download an export, check a receipt offline.
     Dsr {
         #[command(subcommand)]
         command: DsrCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct OffboardArgs {
+    /// The tenant whose offboarding to complete.
+    #[arg(long)]
+    tenant: String,
+    #[command(flatten)]
+    storage: StorageSettings,
+    /// The deployment's signing key; default `<data-dir>/signing-ed25519.key`.
+    #[arg(long, env = "CUSTODIAN_SIGNING_KEY_FILE")]
+    signing_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,8 +126,8 @@ enum DsrCommand {
         #[arg(long, env = "CUSTODIAN_TOKEN", hide_env_values = true)]
         token: String,
     },
-    /// Check a receipt file offline against the deployment's public key; exits non-zero,
-    /// saying why, when it does not verify.
+    /// Check a receipt (or a deletion certificate) offline against the deployment's public
+    /// key; exits non-zero, saying why, when it does not verify.
     VerifyReceipt {
         /// The receipt (the `receipt` field of a completed request, as a file).
         file: PathBuf,
@@ -248,6 +265,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Ledger { command } => ledger(command).await,
         Command::Dsr { command } => dsr(command).await,
         Command::Purge(args) => purge(args).await,
+        Command::Offboard(args) => offboard(args).await,
         Command::Import(args) => import(args).await,
         Command::Token(args) => {
             let role = Role::parse(&args.role).ok_or_else(|| {
@@ -375,6 +393,22 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn offboard(args: OffboardArgs) -> anyhow::Result<()> {
+    let tenant =
+        TenantId::parse(&args.tenant).map_err(|_| anyhow::anyhow!("--tenant must be a UUID"))?;
+    let key = args
+        .signing_key_file
+        .unwrap_or_else(|| args.storage.data_dir.join(crate::signing::KEY_FILE));
+    let signer = crate::signing::Signer::load(&key)?;
+    let db = db::connect(&args.storage).await?;
+    let ledger = ledger::Ledger::for_jobs();
+    let ctx =
+        crate::policy::RequestCtx::for_job(&db, &ledger, "custodian-offboard", chrono::Utc::now());
+    let done = crate::service::offboarding::complete(&ctx, &signer, tenant).await?;
+    println!("{}", done.certificate.unwrap_or_default());
+    Ok(())
+}
+
 async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
     if !(1..=10_000).contains(&args.batch_size) {
         anyhow::bail!("--batch-size must be between 1 and 10000");
@@ -421,9 +455,12 @@ async fn dsr(command: DsrCommand) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let (kind, body) = crate::signing::verify(&text, &trusted)?;
-            let expected = crate::service::privacy_requests::execute::RECEIPT_TYPE;
-            if kind != expected {
-                anyhow::bail!("a signed {kind}, not a receipt ({expected})");
+            let known = [
+                crate::service::privacy_requests::execute::RECEIPT_TYPE,
+                crate::service::offboarding::CERTIFICATE_TYPE,
+            ];
+            if !known.contains(&kind.as_str()) {
+                anyhow::bail!("a signed {kind}, neither a receipt nor a deletion certificate");
             }
             println!(
                 "{}",

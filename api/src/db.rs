@@ -80,7 +80,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 21] = [
+pub const APPLICATION_TABLES: [&str; 23] = [
     "tenants",
     "contacts",
     "appointments",
@@ -102,6 +102,8 @@ pub const APPLICATION_TABLES: [&str; 21] = [
     "breach_notices",
     "terms_versions",
     "terms_responses",
+    "offboardings",
+    "offboarding_exports",
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];
@@ -153,6 +155,10 @@ pub async fn grant_app_role(db: &DatabaseConnection, role: &str) -> anyhow::Resu
     ))
     .await?;
     db.execute_unprepared(&format!("REVOKE TRUNCATE ON {tables} FROM {role}"))
+        .await?;
+    // The role may read, never write, the table that opens a ledger to erasure (the
+    // ledger's triggers read it): only the owner completes an offboarding.
+    db.execute_unprepared(&format!("GRANT SELECT ON ledger_erasures TO {role}"))
         .await?;
     db.execute_unprepared(&format!("GRANT SELECT ON seaql_migrations TO {role}"))
         .await?;

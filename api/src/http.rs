@@ -26,6 +26,10 @@ pub struct AppState {
     pub auth: TokenAuthority,
     /// The deployment's signing key, whose public half is published for verifiers.
     pub signer: crate::signing::Signer,
+    /// Tenants offboarded: their tokens are refused.
+    pub offboarded: crate::service::offboarding::Offboarded,
+    /// The server's clock (the offboarded set is read again once a minute by it).
+    pub clock: crate::clock::SharedClock,
     pub db: DatabaseConnection,
     pub playground: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -356,7 +360,35 @@ async fn execute(
     media: MediaType,
     request_id: RequestId,
 ) -> HttpResponse {
+    if state.offboarded.is_due(state.clock.now()) {
+        // Once a minute, a request first reads which tenants were offboarded.
+        let (db, offboarded, now) = (
+            state.db.clone(),
+            state.offboarded.clone(),
+            state.clock.now(),
+        );
+        let refreshed = state
+            .runtime
+            .spawn(async move {
+                let none = crate::ledger::Ledger::disabled();
+                let ctx = crate::policy::RequestCtx::for_job(&db, &none, "offboarded", now);
+                offboarded.refresh_if_due(&ctx).await
+            })
+            .await;
+        if !matches!(refreshed, Ok(Ok(()))) {
+            tracing::warn!("cannot read which tenants were offboarded; using the last reading");
+        }
+    }
     let caller = match authenticate(&req, &state.auth) {
+        Ok(Some(caller)) if caller.tenant.is_some_and(|t| state.offboarded.contains(t)) => {
+            let body = error_body("the tenant was offboarded", code::UNAUTHENTICATED);
+            let mut response = reply(StatusCode::UNAUTHORIZED, media, &body, &request_id);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            return response;
+        }
         Ok(caller) => caller,
         Err(message) => {
             let body = error_body(&message, code::UNAUTHENTICATED);

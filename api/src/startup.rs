@@ -64,6 +64,12 @@ impl Application {
             clock.clone(),
         )?;
         let signer = crate::signing::Signer::load_or_create(&settings.signing_key_path())?;
+        let offboarded = crate::service::offboarding::Offboarded::default();
+        {
+            let none = Ledger::disabled();
+            let ctx = crate::policy::RequestCtx::for_job(&db, &none, "startup", clock.now());
+            offboarded.refresh(&ctx).await?;
+        }
         let listener = TcpListener::bind(settings.bind)?;
         let port = listener.local_addr()?.port();
         let ledger = if settings.bench_ledger_off {
@@ -79,6 +85,7 @@ impl Application {
                 std::time::Duration::from_secs(settings.purge_every_seconds),
             ));
         }
+        let state_clock = clock.clone();
         let state = web::Data::new(AppState {
             schema: graphql::schema::build(SchemaData {
                 db: db.clone(),
@@ -86,6 +93,7 @@ impl Application {
                 ledger,
                 auth: auth.clone(),
                 signer: signer.clone(),
+                offboarded: offboarded.clone(),
                 processor: ProcessorDetails {
                     name: settings.processor_name.clone(),
                     contact_email: settings.processor_contact.clone(),
@@ -93,6 +101,8 @@ impl Application {
             }),
             auth,
             signer,
+            offboarded,
+            clock: state_clock,
             db: db.clone(),
             playground: settings.playground,
             metrics,

@@ -12,6 +12,8 @@ pub mod ids;
 pub mod import_run;
 pub mod ledger_head;
 pub mod legal_hold;
+pub mod offboarding;
+pub mod offboarding_export;
 pub mod partner_token;
 pub mod privacy_request;
 pub mod privacy_request_event;

@@ -14,6 +14,7 @@ mod m20261201_000007_privacy_requests;
 mod m20261201_000008_retention;
 mod m20261201_000009_breaches;
 mod m20261201_000010_terms;
+mod m20261201_000011_offboarding;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_retention::Migration),
             Box::new(m20261201_000009_breaches::Migration),
             Box::new(m20261201_000010_terms::Migration),
+            Box::new(m20261201_000011_offboarding::Migration),
         ]
     }
 }

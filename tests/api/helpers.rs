@@ -263,6 +263,9 @@ impl TestApp {
                 tx.execute_unprepared("DROP TRIGGER IF EXISTS access_records_no_delete")
                     .await
                     .unwrap();
+                tx.execute_unprepared("DROP TRIGGER IF EXISTS access_records_delete_only_erased")
+                    .await
+                    .unwrap();
             }
         }
         for (sql, values) in statements {

@@ -496,7 +496,13 @@ fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> 
         | "setBreachNoticeWindow"
         | "termsVersions"
         | "announceTerms"
-        | "respondToTerms" => None,
+        | "respondToTerms"
+        | "offboarding"
+        | "startOffboarding"
+        | "confirmOffboardingReceipt"
+        | "completeOffboarding" => None,
+        // The whole tenant's data, recorded with its count (the offboarding suite).
+        "returnExport" => Some(("EXPORT", "CONTACT")),
         // The step's operation depends on the request's kind (EXPORT, ERASE or WRITE on
         // CONTACT): the privacy suite checks each.
         "completePrivacyRequest" | "rectifyContact" | "liftContactRestriction" => {
@@ -685,7 +691,7 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "revokePartnerToken",
     ]);
     // Data-subject requests, retention and breaches: exercised, with what they record,
-    // by their own suites (privacy.rs, retention.rs, breaches.rs, terms.rs).
+    // by their own suites (privacy.rs, retention.rs, breaches.rs, terms.rs, offboarding.rs).
     covered.extend(crate::privacy::ROOT_FIELDS);
     covered.extend([
         "retentionPolicies",
@@ -700,6 +706,11 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "termsVersions",
         "announceTerms",
         "respondToTerms",
+        "offboarding",
+        "returnExport",
+        "startOffboarding",
+        "confirmOffboardingReceipt",
+        "completeOffboarding",
     ]);
     for r in &roots {
         assert!(

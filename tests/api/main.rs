@@ -11,6 +11,7 @@ mod http_spec;
 mod import;
 mod isolation;
 mod ledger;
+mod offboarding;
 mod partners;
 mod privacy;
 mod retention;

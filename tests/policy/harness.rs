@@ -72,6 +72,7 @@ impl Harness {
             ledger,
             auth,
             signer: custodian_api::signing::Signer::from_seed([42; 32]),
+            offboarded: custodian_api::service::offboarding::Offboarded::default(),
             processor: ProcessorDetails {
                 name: settings.processor_name.clone(),
                 contact_email: None,

@@ -31,6 +31,8 @@ pub enum Jurisdiction {
 pub enum TenantStatus {
     Active,
     Suspended,
+    /// At the end of its contract: nothing new is added; it is returned, then deleted.
+    Offboarding,
 }
 
 impl TenantStatus {
@@ -38,14 +40,15 @@ impl TenantStatus {
         match self {
             Self::Active => "ACTIVE",
             Self::Suspended => "SUSPENDED",
+            Self::Offboarding => "OFFBOARDING",
         }
     }
 
     pub fn from_db(value: &str) -> Self {
-        if value == "SUSPENDED" {
-            Self::Suspended
-        } else {
-            Self::Active
+        match value {
+            "SUSPENDED" => Self::Suspended,
+            "OFFBOARDING" => Self::Offboarding,
+            _ => Self::Active,
         }
     }
 }

@@ -30,6 +30,7 @@ pub struct SchemaData {
     pub ledger: Ledger,
     pub auth: TokenAuthority,
     pub signer: crate::signing::Signer,
+    pub offboarded: crate::service::offboarding::Offboarded,
     pub processor: ProcessorDetails,
 }
 
@@ -40,6 +41,7 @@ pub fn build(data: SchemaData) -> CustodianSchema {
         .data(data.ledger)
         .data(data.auth)
         .data(data.signer)
+        .data(data.offboarded)
         .data(data.processor)
         .finish()
 }

@@ -35,7 +35,8 @@ pub use admin::{
 pub use admin::{job_platform_read, job_registry, job_tenant};
 pub use exclusions::Exclusions;
 pub use personal::{
-    Access, Grant, TenantTx, begin, begin_job, begin_request_step, standing_instruction_id,
+    Access, Grant, TenantTx, begin, begin_job, begin_offboarding_step, begin_request_step,
+    standing_instruction_id,
 };
 
 /// What a service call needs to know about the request it serves. The database, the

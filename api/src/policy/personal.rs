@@ -141,6 +141,13 @@ impl TenantTx<'_> {
         all.extend(ids);
     }
 
+    /// Notes that the access reached `count` resources too many to list (a whole tenant's
+    /// export): the record carries the count alone.
+    pub fn touched_count(&mut self, count: usize) {
+        let (_, total) = self.touched.get_or_insert_with(|| (Vec::new(), 0));
+        *total += count;
+    }
+
     /// Notes that the access met contacts out of the grant's reach (see [`Exclusions`]):
     /// `ids` by id, or `count` skipped by a listing. The refusal goes into the ledger.
     pub fn excluded(&mut self, reason: &'static str, ids: Vec<Uuid>, count: usize) {
@@ -456,6 +463,59 @@ pub async fn begin_job<'a>(
             purpose,
             instruction_id: instruction,
             categories,
+            subprocessor: None,
+            exclusions: Exclusions::default(),
+        }),
+        access,
+        refused: Vec::new(),
+        touched: None,
+        excluded: Vec::new(),
+    })
+}
+
+/// Begins a step of a tenant's offboarding on its personal data, under the offboarding's
+/// instruction: the return export and the deletion (the platform admin), the export's
+/// download (the controller's admin). The tenant's pending records are sealed first, so
+/// what follows sees its whole chain.
+///
+/// # Errors
+/// `Unauthenticated`; `Forbidden` for anyone else; `Db`.
+pub async fn begin_offboarding_step<'a>(
+    ctx: &'a RequestCtx<'a>,
+    tenant: TenantId,
+    instruction: InstructionId,
+    access: Access,
+) -> Result<TenantTx<'a>, ServiceError> {
+    let (actor_kind, actor_id) = match (ctx.job, ctx.caller) {
+        (Some(job), _) => (ActorKind::System, job.to_owned()),
+        (None, None) => return Err(ServiceError::Unauthenticated),
+        (None, Some(caller)) => {
+            let allowed = match caller.role {
+                Role::PlatformAdmin => true,
+                Role::ControllerAdmin => caller.tenant == Some(tenant),
+                _ => false,
+            };
+            if !allowed {
+                return Err(ServiceError::Forbidden(
+                    "offboarding is the platform admin's, and its export the controller admin's"
+                        .into(),
+                ));
+            }
+            (caller.actor_kind(), caller.subject.clone())
+        }
+    };
+    crate::ledger::seal(ctx.db, tenant).await?;
+    let tx = tenancy::begin_pinned(ctx.db, tenant, Mode::Write).await?;
+    Ok(TenantTx {
+        tx,
+        ctx,
+        grant: Arc::new(Grant {
+            tenant,
+            actor_kind,
+            actor_id,
+            purpose: Purpose::LegalCompliance,
+            instruction_id: instruction,
+            categories: DataCategory::ALL.into_iter().collect(),
             subprocessor: None,
             exclusions: Exclusions::default(),
         }),

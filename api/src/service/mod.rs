@@ -8,6 +8,7 @@ pub mod breaches;
 pub mod contacts;
 pub mod instructions;
 pub mod legal_holds;
+pub mod offboarding;
 pub mod partners;
 pub mod privacy_requests;
 pub mod retention;

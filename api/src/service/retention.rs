@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::auth::ActorKind;
 use crate::domain::instruction::{AccessOperation, Purpose};
 use crate::domain::retention::{RetentionRule, check, cutoff};
+use crate::domain::tenant::TenantStatus;
 use crate::domain::{InstructionId, PurgeRunId, RetentionPolicyId, TenantId};
 use crate::error::ServiceError;
 use crate::ledger::ResourceType;
@@ -217,7 +218,9 @@ pub async fn purge(
 ) -> Result<PurgeSummary, ServiceError> {
     let run = PurgeRunId::new();
     let registry = policy::job_registry(ctx).await?;
+    // A tenant being offboarded is returned and deleted whole, not purged in parts.
     let tenants: Vec<TenantId> = tenant::Entity::find()
+        .filter(tenant::Column::Status.ne(TenantStatus::Offboarding.as_str()))
         .order_by_asc(tenant::Column::Id)
         .all(&*registry)
         .await?

@@ -2,6 +2,7 @@ mod appointments;
 mod breaches;
 mod contacts;
 mod instructions;
+mod offboarding;
 mod privacy;
 mod retention;
 mod subprocessors;
@@ -20,5 +21,6 @@ pub struct Mutation(
     retention::RetentionMutation,
     breaches::BreachMutation,
     terms::TermsMutation,
+    offboarding::OffboardingMutation,
     subprocessors::SubprocessorMutation,
 );

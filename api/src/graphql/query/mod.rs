@@ -2,6 +2,7 @@ mod appointments;
 mod breaches;
 mod contacts;
 mod instructions;
+mod offboarding;
 mod privacy;
 mod retention;
 mod subprocessors;
@@ -22,5 +23,6 @@ pub struct Query(
     retention::RetentionQuery,
     breaches::BreachQuery,
     terms::TermsQuery,
+    offboarding::OffboardingQuery,
     subprocessors::SubprocessorQuery,
 );

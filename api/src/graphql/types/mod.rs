@@ -6,6 +6,7 @@ pub mod breach;
 pub mod contact;
 pub mod inputs;
 pub mod instruction;
+pub mod offboarding;
 pub mod page;
 pub mod privacy;
 pub mod retention;

@@ -513,14 +513,13 @@ pub(super) async fn begin_new_contacts<'a>(
         Access::new(AccessOperation::Write, ResourceType::Contact, fields),
     )
     .await?;
-    if tenant::Entity::find_by_id(tx.tenant())
-        .one(&*tx)
-        .await?
-        .is_none()
-    {
-        return Err(ServiceError::Forbidden("the tenant does not exist".into()));
+    match tenant::Entity::find_by_id(tx.tenant()).one(&*tx).await? {
+        None => Err(ServiceError::Forbidden("the tenant does not exist".into())),
+        Some(t) if t.status == crate::domain::tenant::TenantStatus::Offboarding.as_str() => Err(
+            ServiceError::Forbidden("the tenant is being offboarded: nothing new is added".into()),
+        ),
+        Some(_) => Ok(tx),
     }
-    Ok(tx)
 }
 
 /// A contact with nothing set yet, to apply changes to.
