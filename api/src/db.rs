@@ -80,7 +80,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 23] = [
+pub const APPLICATION_TABLES: [&str; 24] = [
     "tenants",
     "contacts",
     "appointments",
@@ -104,6 +104,7 @@ pub const APPLICATION_TABLES: [&str; 23] = [
     "terms_responses",
     "offboardings",
     "offboarding_exports",
+    "disclosures",
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];

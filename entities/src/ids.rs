@@ -140,3 +140,8 @@ id_newtype!(
     /// A version of the processor's processing terms.
     TermsId
 );
+id_newtype!(
+    /// A disclosure the processor was compelled to make (and the instruction it acts
+    /// under, which has its id).
+    DisclosureId
+);

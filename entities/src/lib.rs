@@ -8,6 +8,7 @@ pub mod appointment;
 pub mod breach_incident;
 pub mod breach_notice;
 pub mod contact;
+pub mod disclosure;
 pub mod ids;
 pub mod import_run;
 pub mod ledger_head;

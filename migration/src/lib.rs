@@ -15,6 +15,7 @@ mod m20261201_000008_retention;
 mod m20261201_000009_breaches;
 mod m20261201_000010_terms;
 mod m20261201_000011_offboarding;
+mod m20261201_000012_disclosures;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_breaches::Migration),
             Box::new(m20261201_000010_terms::Migration),
             Box::new(m20261201_000011_offboarding::Migration),
+            Box::new(m20261201_000012_disclosures::Migration),
         ]
     }
 }

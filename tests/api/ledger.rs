@@ -500,7 +500,10 @@ fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> 
         | "offboarding"
         | "startOffboarding"
         | "confirmOffboardingReceipt"
-        | "completeOffboarding" => None,
+        | "disclosures"
+        | "transparencyReport"
+        | "recordDisclosure" => None,
+        "produceDisclosure" => Some(("EXPORT", "CONTACT")),
         // The whole tenant's data, recorded with its count (the offboarding suite).
         "returnExport" => Some(("EXPORT", "CONTACT")),
         // The step's operation depends on the request's kind (EXPORT, ERASE or WRITE on
@@ -691,7 +694,7 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "revokePartnerToken",
     ]);
     // Data-subject requests, retention and breaches: exercised, with what they record,
-    // by their own suites (privacy.rs, retention.rs, breaches.rs, terms.rs, offboarding.rs).
+    // by their own suites (privacy.rs, retention.rs, breaches.rs, terms.rs, offboarding.rs, disclosures.rs).
     covered.extend(crate::privacy::ROOT_FIELDS);
     covered.extend([
         "retentionPolicies",
@@ -710,7 +713,10 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "returnExport",
         "startOffboarding",
         "confirmOffboardingReceipt",
-        "completeOffboarding",
+        "disclosures",
+        "transparencyReport",
+        "recordDisclosure",
+        "produceDisclosure",
     ]);
     for r in &roots {
         assert!(

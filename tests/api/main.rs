@@ -7,6 +7,7 @@ mod appointments;
 mod auth;
 mod breaches;
 mod contacts;
+mod disclosures;
 mod http_spec;
 mod import;
 mod isolation;

@@ -35,7 +35,7 @@ pub use admin::{
 pub use admin::{job_platform_read, job_registry, job_tenant};
 pub use exclusions::Exclusions;
 pub use personal::{
-    Access, Grant, TenantTx, begin, begin_job, begin_offboarding_step, begin_request_step,
+    Access, Grant, TenantTx, begin, begin_job, begin_processor_step, begin_request_step,
     standing_instruction_id,
 };
 

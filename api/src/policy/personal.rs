@@ -473,18 +473,20 @@ pub async fn begin_job<'a>(
     })
 }
 
-/// Begins a step of a tenant's offboarding on its personal data, under the offboarding's
-/// instruction: the return export and the deletion (the platform admin), the export's
-/// download (the controller's admin). The tenant's pending records are sealed first, so
-/// what follows sees its whole chain.
+/// Begins a step the processor takes on a tenant's personal data under an instruction of
+/// its own making (offboarding's return and deletion, a compelled disclosure): the
+/// platform admin, one of the processor's jobs, and — with `controller_admin_too` — the
+/// tenant's own admin (downloading its return export). The tenant's pending records are
+/// sealed first, so what follows sees its whole chain.
 ///
 /// # Errors
 /// `Unauthenticated`; `Forbidden` for anyone else; `Db`.
-pub async fn begin_offboarding_step<'a>(
+pub async fn begin_processor_step<'a>(
     ctx: &'a RequestCtx<'a>,
     tenant: TenantId,
     instruction: InstructionId,
     access: Access,
+    controller_admin_too: bool,
 ) -> Result<TenantTx<'a>, ServiceError> {
     let (actor_kind, actor_id) = match (ctx.job, ctx.caller) {
         (Some(job), _) => (ActorKind::System, job.to_owned()),
@@ -492,13 +494,12 @@ pub async fn begin_offboarding_step<'a>(
         (None, Some(caller)) => {
             let allowed = match caller.role {
                 Role::PlatformAdmin => true,
-                Role::ControllerAdmin => caller.tenant == Some(tenant),
+                Role::ControllerAdmin => controller_admin_too && caller.tenant == Some(tenant),
                 _ => false,
             };
             if !allowed {
                 return Err(ServiceError::Forbidden(
-                    "offboarding is the platform admin's, and its export the controller admin's"
-                        .into(),
+                    "this is the platform admin's to do".into(),
                 ));
             }
             (caller.actor_kind(), caller.subject.clone())

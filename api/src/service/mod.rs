@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod appointments;
 pub mod breaches;
 pub mod contacts;
+pub mod disclosures;
 pub mod instructions;
 pub mod legal_holds;
 pub mod offboarding;

@@ -240,7 +240,7 @@ async fn export(
         super::contacts::personal_fields(),
     )
     .writing_rows();
-    let mut tx = policy::begin_offboarding_step(ctx, tenant, instruction, access).await?;
+    let mut tx = policy::begin_processor_step(ctx, tenant, instruction, access, false).await?;
     let mut tables = serde_json::Map::new();
     let mut contacts = 0;
     for table in [
@@ -361,7 +361,8 @@ pub async fn download(
         ResourceType::Contact,
         super::contacts::personal_fields(),
     );
-    let mut tx = policy::begin_offboarding_step(ctx, tenant, model.instruction_id, access).await?;
+    let mut tx =
+        policy::begin_processor_step(ctx, tenant, model.instruction_id, access, true).await?;
     let export = offboarding_export::Entity::find_by_id(tenant)
         .one(&*tx)
         .await?
@@ -426,7 +427,7 @@ pub async fn complete(
         ResourceType::Contact,
         super::contacts::personal_fields(),
     );
-    let tx = policy::begin_offboarding_step(ctx, tenant, model.instruction_id, access).await?;
+    let tx = policy::begin_processor_step(ctx, tenant, model.instruction_id, access, false).await?;
     let backend = tx.get_database_backend();
     let mut counts = BTreeMap::new();
     for table in TENANT_TABLES {

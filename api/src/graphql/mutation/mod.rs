@@ -1,6 +1,7 @@
 mod appointments;
 mod breaches;
 mod contacts;
+mod disclosures;
 mod instructions;
 mod offboarding;
 mod privacy;
@@ -22,5 +23,6 @@ pub struct Mutation(
     breaches::BreachMutation,
     terms::TermsMutation,
     offboarding::OffboardingMutation,
+    disclosures::DisclosureMutation,
     subprocessors::SubprocessorMutation,
 );

@@ -1,6 +1,7 @@
 mod appointments;
 mod breaches;
 mod contacts;
+mod disclosures;
 mod instructions;
 mod offboarding;
 mod privacy;
@@ -24,5 +25,6 @@ pub struct Query(
     breaches::BreachQuery,
     terms::TermsQuery,
     offboarding::OffboardingQuery,
+    disclosures::DisclosureQuery,
     subprocessors::SubprocessorQuery,
 );

@@ -4,6 +4,7 @@
 pub mod access_record;
 pub mod breach;
 pub mod contact;
+pub mod disclosure;
 pub mod inputs;
 pub mod instruction;
 pub mod offboarding;

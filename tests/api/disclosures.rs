@@ -1,0 +1,118 @@
+//! Disclosures under legal process, on SQLite and PostgreSQL: the record, the production
+//! under it (in the ledger), the notice held by a non-disclosure order, the report.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, error_code};
+
+crate::on_both_backends!(a_compelled_disclosure_is_produced_under_its_record_and_notified_in_time);
+
+async fn a_compelled_disclosure_is_produced_under_its_record_and_notified_in_time(app: TestApp) {
+    let admin = app.admin_token();
+    let (acme, bob) = app.tenant_with_token("Acme").await;
+    let ada = app
+        .create_contact(
+            &bob,
+            json!({"firstName": "Ada", "emails": [{"address": "ada@example.com"}]}),
+        )
+        .await["id"]
+        .clone();
+    let record = "mutation($i: RecordDisclosureInput!) { recordDisclosure(input: $i) { id noticeAt nondisclosureUntil } }";
+    let input = |contacts: serde_json::Value, until: Option<String>| json!({"i": {"tenantId": acme, "authority": "District Court", "legalBasis": "subpoena", "reference": "CV-2026-118", "contactIds": contacts, "dataCategories": ["CONTACT_DETAILS"], "nondisclosureUntil": until}});
+    assert_eq!(
+        error_code(&app.gql(Some(&bob), record, input(json!([ada]), None)).await),
+        "FORBIDDEN"
+    );
+    let bad = app
+        .gql(
+            Some(&admin),
+            record,
+            input(json!([uuid::Uuid::now_v7().to_string()]), None),
+        )
+        .await;
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "contactIds[0]");
+    let past = (app.clock.now_chrono() - chrono::Duration::days(1)).to_rfc3339();
+    let expired = app
+        .gql(Some(&admin), record, input(json!([ada]), Some(past)))
+        .await;
+    assert_eq!(
+        expired["errors"][0]["extensions"]["field"],
+        "nondisclosureUntil"
+    );
+    assert_eq!(app.count_rows("disclosures").await, 0);
+    // Under a non-disclosure order for ten days.
+    let until = (app.clock.now_chrono() + chrono::Duration::days(10)).to_rfc3339();
+    let gagged = app
+        .gql_ok(&admin, record, input(json!([ada]), Some(until)))
+        .await["recordDisclosure"]
+        .clone();
+    let produce = "mutation($t: ID!, $id: ID!) { produceDisclosure(tenantId: $t, id: $id) { content disclosure { producedAt producedSha256 } } }";
+    let produced = app
+        .gql_ok(&admin, produce, json!({"t": acme, "id": gagged["id"]}))
+        .await["produceDisclosure"]
+        .clone();
+    let content = produced["content"].as_str().unwrap();
+    assert!(content.contains("ada@example.com"), "the demanded category");
+    assert!(!content.contains("Ada\""), "nothing outside it: {content}");
+    assert!(produced["disclosure"]["producedSha256"].is_string());
+    assert_eq!(
+        error_code(
+            &app.gql(
+                Some(&admin),
+                produce,
+                json!({"t": acme, "id": gagged["id"]})
+            )
+            .await
+        ),
+        "CONFLICT"
+    );
+    // Produced only under its record: a LEGAL_COMPLIANCE export in the tenant's ledger.
+    let log = app.access_log(&bob).await;
+    let export = log
+        .iter()
+        .find(|r| r["instructionId"] == gagged["id"])
+        .unwrap();
+    assert_eq!(export["operation"], "EXPORT");
+    assert_eq!(export["actorKind"], "PLATFORM_ADMIN");
+    assert_eq!(export["purpose"], "LEGAL_COMPLIANCE");
+    assert_eq!(export["resourceIds"], json!([ada]));
+    // The controller's notice is held until the order expires.
+    let seen = "{ disclosures { id authority reference } transparencyReport { period total } }";
+    let held = app.gql_ok(&bob, seen, json!({})).await;
+    assert_eq!(held["disclosures"], json!([]));
+    assert_eq!(held["transparencyReport"], json!([]));
+    let open =
+        app.gql_ok(&admin, record, input(json!([ada]), None)).await["recordDisclosure"].clone();
+    let now_seen = app.gql_ok(&bob, seen, json!({})).await;
+    assert_eq!(
+        now_seen["disclosures"].as_array().unwrap().len(),
+        1,
+        "told at once without an order"
+    );
+    assert_eq!(now_seen["disclosures"][0]["id"], open["id"]);
+    app.clock.advance(10 * 86_400 + 1);
+    let later = app.gql_ok(&bob, seen, json!({})).await;
+    assert_eq!(
+        later["disclosures"].as_array().unwrap().len(),
+        2,
+        "told when the order expires"
+    );
+    let report = app
+        .gql_ok(
+            &admin,
+            "{ transparencyReport { period total byTenant { tenantId count } } }",
+            json!({}),
+        )
+        .await;
+    let total: u64 = report["transparencyReport"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["total"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 2);
+    assert_eq!(
+        report["transparencyReport"][0]["byTenant"][0]["tenantId"],
+        acme
+    );
+}
