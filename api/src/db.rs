@@ -80,7 +80,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 24] = [
+pub const APPLICATION_TABLES: [&str; 27] = [
     "tenants",
     "contacts",
     "appointments",
@@ -105,6 +105,9 @@ pub const APPLICATION_TABLES: [&str; 24] = [
     "offboardings",
     "offboarding_exports",
     "disclosures",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_attempts",
 ];
 /// Tables the application role may only read and append to.
 pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];

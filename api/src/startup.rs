@@ -77,6 +77,7 @@ impl Application {
         } else {
             Ledger::start(db.clone(), metrics.clone()).await
         };
+        tokio::spawn(deliver_webhooks(db.clone(), clock.clone()));
         if settings.purge_every_seconds > 0 {
             tokio::spawn(purge_on_schedule(
                 db.clone(),
@@ -157,6 +158,29 @@ async fn purge_on_schedule(
                 tracing::info!(run_id = %summary.run_id, removed, "retention purge ran");
             }
             Err(e) => tracing::error!(error = %e, "retention purge failed; the next run resumes"),
+        }
+    }
+}
+
+/// The webhook worker: every second, attempts what is due by the server's clock; every
+/// minute, queues the data-subject requests coming due. Deliveries wait in the database,
+/// so a restarted server takes up where the last left off.
+async fn deliver_webhooks(db: DatabaseConnection, clock: SharedClock) {
+    use crate::service::webhooks;
+    let client = reqwest::Client::new();
+    let none = Ledger::disabled();
+    let mut pass: u64 = 0;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let ctx = crate::policy::RequestCtx::for_job(&db, &none, "custodian-webhooks", clock.now());
+        if pass.is_multiple_of(60)
+            && let Err(e) = webhooks::enqueue_due_requests(&ctx).await
+        {
+            tracing::warn!(error = %e, "cannot queue requests coming due");
+        }
+        pass += 1;
+        if let Err(e) = webhooks::deliver_due(&ctx, &client).await {
+            tracing::warn!(error = %e, "webhook deliveries failed; retrying");
         }
     }
 }

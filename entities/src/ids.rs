@@ -145,3 +145,11 @@ id_newtype!(
     /// under, which has its id).
     DisclosureId
 );
+id_newtype!(
+    /// A tenant's webhook endpoint.
+    WebhookId
+);
+id_newtype!(
+    /// One event queued for one endpoint.
+    DeliveryId
+);

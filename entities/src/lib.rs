@@ -29,3 +29,6 @@ pub mod tenant;
 pub mod terms_response;
 pub mod terms_version;
 pub mod transfer_record;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -16,6 +16,7 @@ mod m20261201_000009_breaches;
 mod m20261201_000010_terms;
 mod m20261201_000011_offboarding;
 mod m20261201_000012_disclosures;
+mod m20261201_000013_webhooks;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_terms::Migration),
             Box::new(m20261201_000011_offboarding::Migration),
             Box::new(m20261201_000012_disclosures::Migration),
+            Box::new(m20261201_000013_webhooks::Migration),
         ]
     }
 }

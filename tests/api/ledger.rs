@@ -502,7 +502,10 @@ fn expected_record(field: &str) -> Option<Option<(&'static str, &'static str)>> 
         | "confirmOffboardingReceipt"
         | "disclosures"
         | "transparencyReport"
-        | "recordDisclosure" => None,
+        | "recordDisclosure"
+        | "webhookEndpoints"
+        | "webhookDeliveries"
+        | "registerWebhook" => None,
         "produceDisclosure" => Some(("EXPORT", "CONTACT")),
         // The whole tenant's data, recorded with its count (the offboarding suite).
         "returnExport" => Some(("EXPORT", "CONTACT")),
@@ -694,7 +697,7 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "revokePartnerToken",
     ]);
     // Data-subject requests, retention and breaches: exercised, with what they record,
-    // by their own suites (privacy.rs, retention.rs, breaches.rs, terms.rs, offboarding.rs, disclosures.rs).
+    // by their own suites (privacy.rs, retention.rs, breaches.rs, terms.rs, offboarding.rs, disclosures.rs, webhooks.rs).
     covered.extend(crate::privacy::ROOT_FIELDS);
     covered.extend([
         "retentionPolicies",
@@ -717,6 +720,9 @@ async fn every_operation_touching_personal_data_writes_exactly_its_records(app: 
         "transparencyReport",
         "recordDisclosure",
         "produceDisclosure",
+        "webhookEndpoints",
+        "webhookDeliveries",
+        "registerWebhook",
     ]);
     for r in &roots {
         assert!(

@@ -21,3 +21,4 @@ mod schema;
 mod tenants;
 mod terms;
 mod validation;
+mod webhooks;

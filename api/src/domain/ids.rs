@@ -2,7 +2,7 @@
 //! them (see `entities::ids`).
 
 pub use entities::ids::{
-    AccessRecordId, AppointmentId, BreachNoticeId, ContactId, DisclosureId, ForwardId, IncidentId,
-    InstructionId, LegalHoldId, PartnerTokenId, PrivacyRequestId, PurgeRunId, RetentionPolicyId,
-    SubprocessorId, TenantId, TermsId, TransferId,
+    AccessRecordId, AppointmentId, BreachNoticeId, ContactId, DeliveryId, DisclosureId, ForwardId,
+    IncidentId, InstructionId, LegalHoldId, PartnerTokenId, PrivacyRequestId, PurgeRunId,
+    RetentionPolicyId, SubprocessorId, TenantId, TermsId, TransferId, WebhookId,
 };

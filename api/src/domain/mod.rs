@@ -39,9 +39,9 @@ pub mod tenant;
 pub mod transfer;
 
 pub use ids::{
-    AccessRecordId, AppointmentId, BreachNoticeId, ContactId, DisclosureId, ForwardId, IncidentId,
-    InstructionId, LegalHoldId, PartnerTokenId, PrivacyRequestId, PurgeRunId, RetentionPolicyId,
-    SubprocessorId, TenantId, TermsId, TransferId,
+    AccessRecordId, AppointmentId, BreachNoticeId, ContactId, DeliveryId, DisclosureId, ForwardId,
+    IncidentId, InstructionId, LegalHoldId, PartnerTokenId, PrivacyRequestId, PurgeRunId,
+    RetentionPolicyId, SubprocessorId, TenantId, TermsId, TransferId, WebhookId,
 };
 
 /// A value rejected at the edge, naming the input field at fault.

@@ -214,6 +214,20 @@ async fn notify(
             .exec(&*tx)
             .await?;
         }
+        super::webhooks::enqueue(
+            &*tx,
+            a.tenant,
+            &format!("breach:{}:v{}", incident.id, incident.version),
+            "breach_notice",
+            serde_json::json!({
+                "incidentId": incident.id,
+                "version": incident.version,
+                "summary": incident.summary,
+                "detectedAt": incident.detected_at,
+            }),
+            ctx.now,
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(())

@@ -17,6 +17,7 @@ pub mod subprocessors;
 pub mod tenants;
 pub mod terms;
 pub mod transfers;
+pub mod webhooks;
 
 /// Serializes a value for a JSON column. Domain values always serialize.
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {

@@ -97,6 +97,15 @@ pub async fn announce(
     active.updated_at = Set(ctx.now);
     let updated = subprocessor::Entity::update(active).exec(&*tx).await?;
     tx.commit().await?;
+    if updated.announced_at == Some(ctx.now) && updated.retired_at.is_none() {
+        super::webhooks::enqueue_for_all(
+            ctx,
+            &format!("subprocessor:{}", updated.id),
+            "subprocessor.announced",
+            serde_json::json!({"subprocessorId": updated.id, "name": updated.name, "effectiveAt": updated.effective_at}),
+        )
+        .await?;
+    }
     Ok(updated)
 }
 

@@ -45,6 +45,13 @@ pub async fn announce(
     .exec_with_returning(&*tx)
     .await?;
     tx.commit().await?;
+    super::webhooks::enqueue_for_all(
+        ctx,
+        &format!("terms:{}", created.id),
+        "terms.announced",
+        serde_json::json!({"termsId": created.id, "effectiveAt": created.effective_at}),
+    )
+    .await?;
     Ok(created)
 }
 

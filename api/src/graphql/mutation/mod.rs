@@ -9,6 +9,7 @@ mod retention;
 mod subprocessors;
 mod tenants;
 mod terms;
+mod webhooks;
 
 use async_graphql::MergedObject;
 
@@ -24,5 +25,6 @@ pub struct Mutation(
     terms::TermsMutation,
     offboarding::OffboardingMutation,
     disclosures::DisclosureMutation,
+    webhooks::WebhookMutation,
     subprocessors::SubprocessorMutation,
 );

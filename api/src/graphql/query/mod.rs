@@ -10,6 +10,7 @@ mod subprocessors;
 mod tenants;
 mod terms;
 mod viewer;
+mod webhooks;
 
 use async_graphql::MergedObject;
 
@@ -26,5 +27,6 @@ pub struct Query(
     terms::TermsQuery,
     offboarding::OffboardingQuery,
     disclosures::DisclosureQuery,
+    webhooks::WebhookQuery,
     subprocessors::SubprocessorQuery,
 );

@@ -14,6 +14,7 @@ pub mod retention;
 pub mod subprocessor;
 pub mod tenant;
 pub mod terms;
+pub mod webhook;
 
 /// A JSON list column as typed values; stored lists were written from the same types.
 pub(crate) fn decode_list<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Vec<T> {
