@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -32,7 +33,7 @@ IMPORT_ROWS = 2_000 if SMOKE else 100_000
 LEDGER_ROWS = 10_000 if SMOKE else 1_000_000
 HOSTPORT = os.environ.get("PGHOSTPORT", "127.0.0.1:5432")
 # While working on one figure: ONLY=ledger,rls runs just those groups (reads, ledger, rls,
-# nested, create, import, verify, sqlite); REUSE=1 keeps a database seeded by an earlier
+# nested, create, import, verify, sqlite, purge); REUSE=1 keeps a database seeded by an earlier
 # KEEP=1 run. A published table comes from a run with neither.
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
 REUSE = os.environ.get("REUSE") == "1"
@@ -325,6 +326,8 @@ def main():
     rss_mb = int(run(["ps", "-o", "rss=", "-p", str(main_proc.pid)]).strip()) / 1024
     if want("sqlite"):
         sqlite(by_id_q, by_id)
+    if want("purge"):
+        purge(main_base, by_id_q, ids, by_id)
 
     if SCALE:
         scale(by_id_q, page_q)
@@ -459,6 +462,61 @@ def sqlite(by_id_q, by_id):
     sids = [e["node"]["id"] for e in gql(sqlite_base, sbob, "{ contacts(first: 100) { edges { node { id } } } }")["contacts"]["edges"]]
     sqlite_by_id = bench(sqlite_base, "sqlite_by_id", sbob, by_id_q, sids)
     row("embedded SQLite, audited read by id", sqlite_by_id, "PostgreSQL audited read by id", by_id, 1.00)
+
+
+def purge(main_base, by_id_q, ids, by_id):
+    """`custodian purge` over every tenant but the first (which the reads use) against a
+    plain DELETE of the same rows, and reads by id on the first tenant while it runs.
+    Runs last among the groups on the seeded database: it removes what it measures."""
+    others = ", ".join(f"md5('t' || {t})::uuid" for t in range(2, TENANTS + 1))
+    rows = int(psql(f"SELECT count(*) FROM contacts WHERE tenant_id IN ({others})"))
+    # The baseline deletes exactly the rows the purge will remove, then rolls back.
+    delete_s = timed(
+        lambda: psql(
+            f"BEGIN; DELETE FROM appointments WHERE tenant_id IN ({others}); "
+            f"DELETE FROM contacts WHERE tenant_id IN ({others}); ROLLBACK;"
+        )
+    )
+    for t in range(2, TENANTS + 1):
+        admin = token("controller_admin", tenant_id(t))
+        gql(main_base, admin, "mutation { setRetentionPolicy(rule: CONTACTS_AFTER_LAST_UPDATE, months: 1) { id } }")
+    # Far enough ahead that every contact's last update is more than a month old.
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 62 * 86400))
+    cmd = [BIN, "purge", "--database-url", url("custodian_app"), "--at", at]
+    out_path = os.path.join(WORK, "purge.json")
+    reader = lua_script("purge_by_id", token("controller_admin", tenant_id(1)), by_id_q, ids)
+    ended = {}
+
+    def wait(proc):
+        ended["err"] = proc.communicate()[1]
+        ended["at"] = time.time()
+
+    t0 = time.time()
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True)
+        waiter = threading.Thread(target=wait, args=(proc,))
+        waiter.start()
+        time.sleep(0.5)
+        during = wrk(main_base, reader)
+        overlapped = proc.poll() is None
+        waiter.join()
+    purge_s, err = ended["at"] - t0, ended["err"]
+    if proc.returncode != 0:
+        sys.exit(f"custodian purge failed: {err[-2000:]}")
+    with open(out_path) as f:
+        removed = sum(len(o["ids"]) for o in json.load(f)["outcomes"])
+    if removed != rows:
+        sys.exit(f"the purge removed {removed} contacts, expected {rows}")
+    row(
+        f"purge of {rows:,} contacts",
+        {"rps": rows / purge_s, "p50": None},
+        "plain DELETE of the same rows",
+        {"rps": rows / delete_s, "p50": None},
+        None,
+        "rows/s",
+    )
+    note = "" if overlapped else "the purge ended before the reads did"
+    row("reads by id while a purge runs", during, "reads by id alone", by_id, 0.80, note)
 
 
 def scale(by_id_q, page_q):
