@@ -103,6 +103,9 @@ struct PurgeArgs {
     /// run will remove.
     #[arg(long)]
     at: Option<String>,
+    /// Purge only this tenant (refused while it is being offboarded).
+    #[arg(long)]
+    tenant: Option<TenantId>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -429,6 +432,7 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
             dry_run: args.dry_run,
             batch_size: args.batch_size,
             statement_timeout_ms: args.statement_timeout_ms,
+            tenant: args.tenant,
         },
     )
     .await?;

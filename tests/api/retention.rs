@@ -13,6 +13,7 @@ crate::on_both_backends!(
     expiry_is_exact_at_the_boundary_and_holds_override_retention,
     a_dry_run_reports_exactly_what_the_run_removes,
     bad_retention_periods_are_refused_and_change_nothing,
+    a_tenant_under_offboarding_is_not_purged_in_parts,
 );
 
 async fn run(app: &TestApp, at: DateTime<Utc>, options: PurgeOptions) -> PurgeSummary {
@@ -331,4 +332,60 @@ async fn bad_retention_periods_are_refused_and_change_nothing(app: TestApp) {
         "NOT_FOUND",
         "another tenant's policy is no policy"
     );
+}
+
+async fn a_tenant_under_offboarding_is_not_purged_in_parts(app: TestApp) {
+    let admin = app.admin_token();
+    let (acme, bob) = app.tenant_with_token("Acme").await;
+    let (_, carol) = app.tenant_with_token("Beta").await;
+    let ada = id_of(&app, &bob, json!({"firstName": "Ada"})).await;
+    let cy = id_of(&app, &carol, json!({"firstName": "Cy"})).await;
+    for token in [&bob, &carol] {
+        assert!(
+            set(&app, token, "CONTACTS_AFTER_LAST_UPDATE", 12)
+                .await
+                .get("errors")
+                .is_none()
+        );
+    }
+    app.gql_ok(
+        &admin,
+        "mutation($t: ID!) { startOffboarding(tenantId: $t, confirmationDays: 30) { status } }",
+        json!({"t": acme}),
+    )
+    .await;
+    // No new policy for a tenant whose data is being returned whole.
+    let late = set(&app, &bob, "APPOINTMENTS_AFTER_END", 12).await;
+    assert_eq!(error_code(&late), "CONFLICT", "{late}");
+    let later = app.clock.now_chrono() + Duration::days(2 * 365);
+    // A purge of every tenant leaves it alone and says so.
+    let all = run(&app, later, PurgeOptions::default()).await;
+    assert_eq!(removed(&all, "CONTACTS_AFTER_LAST_UPDATE"), vec![cy]);
+    assert_eq!(
+        all.skipped_offboarding
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        vec![acme.clone()]
+    );
+    // A purge of that tenant alone is refused, and removes nothing.
+    let ledger = Ledger::for_jobs();
+    let ctx = RequestCtx::for_job(&app.db, &ledger, PURGE_JOB, later);
+    let only = PurgeOptions {
+        tenant: Some(custodian_api::domain::TenantId::parse(&acme).unwrap()),
+        ..PurgeOptions::default()
+    };
+    let refused = purge(&ctx, only).await.unwrap_err();
+    assert!(
+        matches!(refused, custodian_api::error::ServiceError::Conflict(_)),
+        "{refused:?}"
+    );
+    let still = app
+        .gql_ok(
+            &bob,
+            "query($id: ID!) { contact(id: $id) { id } }",
+            json!({"id": ada}),
+        )
+        .await;
+    assert_eq!(still["contact"]["id"], ada);
 }

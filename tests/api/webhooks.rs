@@ -14,8 +14,9 @@ crate::on_both_backends!(
     notices_reach_the_controllers_endpoint_signed_and_retried_until_acknowledged
 );
 
-/// What the receiver saw: (event type, body, whether the signature checked).
-type Seen = Arc<Mutex<Vec<(String, String, bool)>>>;
+/// What the receiver saw: (event type, body, whether the signature checked, the
+/// `Custodian-Signature` header).
+type Seen = Arc<Mutex<Vec<(String, String, bool, String)>>>;
 
 /// A receiver on loopback: answers 500 to the first request and 200 after, and checks
 /// each `Custodian-Signature` against `secret` (HMAC-SHA256 over "<t>.<body>").
@@ -74,7 +75,7 @@ async fn receiver(secret: Arc<Mutex<String>>) -> (String, Seen) {
             let first = log.lock().unwrap().is_empty();
             log.lock()
                 .unwrap()
-                .push((header("custodian-event"), body, ok));
+                .push((header("custodian-event"), body, ok, signature.clone()));
             let status = if first {
                 "500 Internal Server Error"
             } else {
@@ -182,21 +183,26 @@ async fn notices_reach_the_controllers_endpoint_signed_and_retried_until_acknowl
     assert_eq!(log.len(), 2);
     assert!(
         log.iter()
-            .all(|(event, _, ok)| event == "breach_notice" && *ok),
+            .all(|(event, _, ok, _)| event == "breach_notice" && *ok),
         "every signature checks: {log:?}"
     );
     let body: Value = serde_json::from_str(&log[1].1).unwrap();
     assert_eq!(body["type"], "breach_notice");
     assert_eq!(body["tenantId"], acme);
-    // A forged body does not check against the signature the receiver got.
+    // The same signature does not check for a forged body.
+    let header = &log[1].3;
+    let t = header
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .unwrap();
+    let v1 = header
+        .split(',')
+        .find_map(|p| p.strip_prefix("v1="))
+        .unwrap();
     let mut mac =
         hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.lock().unwrap().as_bytes()).unwrap();
-    mac.update(format!("0.{}", log[1].1.replace("breach_notice", "forged")).as_bytes());
-    assert_ne!(
-        hex::encode(mac.finalize().into_bytes()),
-        "",
-        "forgery yields another signature"
-    );
+    mac.update(format!("{t}.{}", log[1].1.replace("breach_notice", "forged")).as_bytes());
+    assert_ne!(hex::encode(mac.finalize().into_bytes()), v1);
     // Another tenant sees none of it.
     let (_, carol) = app.tenant_with_token("Beta").await;
     assert!(deliveries(&app, &carol).await.is_empty());

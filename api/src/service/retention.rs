@@ -36,7 +36,8 @@ fn policy_instruction(id: RetentionPolicyId) -> InstructionId {
 ///
 /// # Errors
 /// `Validation` (field `months`) for a period out of range or overlapping another
-/// policy; `Conflict` when the rule already has one (remove it first); `Db`.
+/// policy; `Conflict` when the rule already has one (remove it first) or the tenant is
+/// being offboarded; `Db`.
 pub async fn set_policy(
     ctx: &RequestCtx<'_>,
     rule: RetentionRule,
@@ -44,6 +45,16 @@ pub async fn set_policy(
 ) -> Result<retention_policy::Model, ServiceError> {
     let tx = policy::controller_admin(ctx, Mode::Write).await?;
     let tenant = tx.tenant();
+    if tenant::Entity::find_by_id(tenant)
+        .one(&*tx)
+        .await?
+        .is_some_and(|t| t.status == TenantStatus::Offboarding.as_str())
+    {
+        return Err(ServiceError::Conflict(
+            "the tenant is being offboarded: its data is returned and deleted whole, not purged"
+                .into(),
+        ));
+    }
     let existing = retention_policy::Entity::find()
         .filter(retention_policy::Column::TenantId.eq(tenant))
         .all(&*tx)
@@ -170,6 +181,9 @@ pub struct PurgeOptions {
     /// Longest a statement of the purge may run (PostgreSQL), so it never starves
     /// requests.
     pub statement_timeout_ms: u64,
+    /// Only this tenant (`Conflict` when it is being offboarded, `NotFound` when it
+    /// does not exist); every tenant when `None`.
+    pub tenant: Option<TenantId>,
 }
 
 impl Default for PurgeOptions {
@@ -178,6 +192,7 @@ impl Default for PurgeOptions {
             dry_run: false,
             batch_size: 500,
             statement_timeout_ms: 5_000,
+            tenant: None,
         }
     }
 }
@@ -203,6 +218,8 @@ pub struct PurgeSummary {
     pub dry_run: bool,
     pub at: String,
     pub outcomes: Vec<PolicyOutcome>,
+    /// Tenants under offboarding, left alone: their data is returned and deleted whole.
+    pub skipped_offboarding: Vec<TenantId>,
 }
 
 /// Runs the purge across every tenant as of `ctx.now` (a job's context, see
@@ -219,15 +236,29 @@ pub async fn purge(
     let run = PurgeRunId::new();
     let registry = policy::job_registry(ctx).await?;
     // A tenant being offboarded is returned and deleted whole, not purged in parts.
-    let tenants: Vec<TenantId> = tenant::Entity::find()
-        .filter(tenant::Column::Status.ne(TenantStatus::Offboarding.as_str()))
-        .order_by_asc(tenant::Column::Id)
+    let mut find = tenant::Entity::find().order_by_asc(tenant::Column::Id);
+    if let Some(only) = options.tenant {
+        find = find.filter(tenant::Column::Id.eq(only));
+    }
+    let (offboarding, tenants): (Vec<_>, Vec<_>) = find
         .all(&*registry)
         .await?
         .into_iter()
-        .map(|t| t.id)
-        .collect();
+        .partition(|t| t.status == TenantStatus::Offboarding.as_str());
     registry.commit().await?;
+    if options.tenant.is_some() {
+        if !offboarding.is_empty() {
+            return Err(ServiceError::Conflict(
+                "the tenant is being offboarded: its data is returned and deleted whole, not purged"
+                    .into(),
+            ));
+        }
+        if tenants.is_empty() {
+            return Err(ServiceError::NotFound);
+        }
+    }
+    let skipped = offboarding.into_iter().map(|t| t.id).collect();
+    let tenants: Vec<TenantId> = tenants.into_iter().map(|t| t.id).collect();
     let mut outcomes = Vec::new();
     for tenant in tenants {
         let tx = policy::job_tenant(ctx, tenant, Mode::Read).await?;
@@ -261,6 +292,7 @@ pub async fn purge(
         dry_run: options.dry_run,
         at: ctx.now.to_rfc3339(),
         outcomes,
+        skipped_offboarding: skipped,
     })
 }
 
