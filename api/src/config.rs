@@ -135,6 +135,16 @@ pub struct ServeSettings {
     /// run `custodian purge` from a scheduler instead).
     #[arg(long, env = "CUSTODIAN_PURGE_EVERY_SECONDS", default_value_t = 0)]
     pub purge_every_seconds: u64,
+    /// Deliver webhooks from this server (every second, from the outbox in the
+    /// database). With several servers on one database, let one deliver (`false` on the
+    /// others): two would each send a due delivery (receivers dedupe by its id anyway).
+    #[arg(
+        long,
+        env = "CUSTODIAN_DELIVER_WEBHOOKS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub deliver_webhooks: bool,
     /// The deployment's Ed25519 signing key (hex seed) for receipts; default
     /// `<data-dir>/signing-ed25519.key`, created on first start.
     #[arg(long, env = "CUSTODIAN_SIGNING_KEY_FILE")]
@@ -182,6 +192,7 @@ impl ServeSettings {
             processor_contact: None,
             signing_key_file: None,
             purge_every_seconds: 0,
+            deliver_webhooks: true,
             bench_ledger_off: false,
             bench_allow_rls_bypass: false,
         }

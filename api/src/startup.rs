@@ -77,7 +77,9 @@ impl Application {
         } else {
             Ledger::start(db.clone(), metrics.clone()).await
         };
-        tokio::spawn(deliver_webhooks(db.clone(), clock.clone()));
+        if settings.deliver_webhooks {
+            tokio::spawn(deliver_webhooks(db.clone(), clock.clone()));
+        }
         if settings.purge_every_seconds > 0 {
             tokio::spawn(purge_on_schedule(
                 db.clone(),

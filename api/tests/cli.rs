@@ -64,6 +64,11 @@ async fn gql(client: &reqwest::Client, base: &str, token: &str, query: &str) -> 
 
 /// Starts `custodian serve` on a free port with its data in `data`; waits until ready.
 async fn start_server(data: &std::path::Path) -> (Server, String) {
+    start_server_with(data, &[]).await
+}
+
+/// As [`start_server`], with these environment variables set.
+async fn start_server_with(data: &std::path::Path, env: &[(&str, &str)]) -> (Server, String) {
     let port = free_port();
     let server = Server(
         Command::new(BIN)
@@ -75,6 +80,7 @@ async fn start_server(data: &std::path::Path) -> (Server, String) {
                 data.to_str().unwrap(),
             ])
             .env_remove("CUSTODIAN_DATABASE_URL")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -657,4 +663,126 @@ async fn custodian_purge_interrupted_at_any_point_resumes_without_removing_anyth
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--at must be an RFC 3339 time"));
+}
+
+/// A receiver on loopback answering 200 to every request; returns its URL and the
+/// `Custodian-Delivery` id of each request it got.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then as many body bytes as content-length says.
+            let head = loop {
+                let n = socket.read(&mut chunk).await.unwrap_or(0);
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        break text[..end].to_owned();
+                    }
+                }
+                if n == 0 {
+                    break String::new();
+                }
+            };
+            if let Some(id) = head
+                .lines()
+                .find_map(|l| l.strip_prefix("custodian-delivery: "))
+            {
+                log.lock().unwrap().push(id.trim().to_owned());
+            }
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_webhook_queued_before_a_crash_is_delivered_by_the_next_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (url, seen) = webhook_receiver().await;
+    let client = reqwest::Client::new();
+    // The first server queues the notice but does not deliver, and is killed (SIGKILL).
+    let (first, base) = start_server_with(&data, &[("CUSTODIAN_DELIVER_WEBHOOKS", "false")]).await;
+    let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
+    let created = gql(&client, &base, &alice, r#"mutation { createTenant(input: {name: "Acme", jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }"#).await;
+    let tenant = created["createTenant"]["id"].as_str().unwrap().to_owned();
+    let bob = token(
+        &data,
+        &[
+            "--role",
+            "controller_admin",
+            "--tenant",
+            &tenant,
+            "--sub",
+            "bob",
+        ],
+    );
+    gql(
+        &client,
+        &base,
+        &bob,
+        &format!(r#"mutation {{ registerWebhook(url: "{url}") {{ secret }} }}"#),
+    )
+    .await;
+    let detected = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    gql(&client, &base, &alice, &format!(r#"mutation {{ recordBreachIncident(input: {{detectedAt: "{detected}", summary: "S", dataCategories: [IDENTITY], affected: [{{tenantId: "{tenant}", estimatedRecords: 3}}]}}) {{ id }} }}"#)).await;
+    let queued = gql(
+        &client,
+        &base,
+        &bob,
+        "{ webhookDeliveries { id deliveredAt attempts { status } } }",
+    )
+    .await;
+    let queued = queued["webhookDeliveries"].as_array().unwrap().clone();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert!(queued[0]["deliveredAt"].is_null());
+    assert_eq!(queued[0]["attempts"], json!([]));
+    drop(first);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing was sent before the crash"
+    );
+    // The next server on the same data delivers it, once.
+    let (_second, base) = start_server(&data).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let delivered = loop {
+        let now = gql(
+            &client,
+            &base,
+            &bob,
+            "{ webhookDeliveries { id deliveredAt attempts { status } } }",
+        )
+        .await;
+        let d = now["webhookDeliveries"][0].clone();
+        if d["deliveredAt"].is_string() {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after the restart: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(delivered["id"], queued[0]["id"]);
+    assert_eq!(delivered["attempts"], json!([{"status": 200}]));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![queued[0]["id"].as_str().unwrap().to_owned()]
+    );
 }
