@@ -136,8 +136,7 @@ pub struct ServeSettings {
     #[arg(long, env = "CUSTODIAN_PURGE_EVERY_SECONDS", default_value_t = 0)]
     pub purge_every_seconds: u64,
     /// Deliver webhooks from this server (every second, from the outbox in the
-    /// database). With several servers on one database, let one deliver (`false` on the
-    /// others): two would each send a due delivery (receivers dedupe by its id anyway).
+    /// database; several servers may, each delivery is claimed by one).
     #[arg(
         long,
         env = "CUSTODIAN_DELIVER_WEBHOOKS",

@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{TestApp, error_code};
 
 crate::on_both_backends!(
-    notices_reach_the_controllers_endpoint_signed_and_retried_until_acknowledged
+    notices_reach_the_controllers_endpoint_signed_and_retried_until_acknowledged,
+    several_workers_at_once_send_a_delivery_once,
 );
 
 /// What the receiver saw: (event type, body, whether the signature checked, the
@@ -206,4 +207,44 @@ async fn notices_reach_the_controllers_endpoint_signed_and_retried_until_acknowl
     // Another tenant sees none of it.
     let (_, carol) = app.tenant_with_token("Beta").await;
     assert!(deliveries(&app, &carol).await.is_empty());
+}
+
+async fn several_workers_at_once_send_a_delivery_once(app: TestApp) {
+    let admin = app.admin_token();
+    let (acme, bob) = app.tenant_with_token("Acme").await;
+    let secret = Arc::new(Mutex::new(String::new()));
+    let (url, seen) = receiver(secret.clone()).await;
+    let registered = app
+        .gql_ok(
+            &bob,
+            "mutation($u: String!) { registerWebhook(url: $u) { secret } }",
+            json!({"u": url}),
+        )
+        .await;
+    *secret.lock().unwrap() = registered["registerWebhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let detected = (app.clock.now_chrono() - chrono::Duration::hours(1)).to_rfc3339();
+    app.gql_ok(&admin, "mutation($i: BreachIncidentInput!) { recordBreachIncident(input: $i) { id } }", json!({"i": {"detectedAt": detected, "summary": "S", "dataCategories": ["IDENTITY"], "affected": [{"tenantId": acme, "estimatedRecords": 3}]}})).await;
+    // Three more servers' workers (beside this server's own) find the delivery due at once.
+    let ledger = custodian_api::ledger::Ledger::for_jobs();
+    let client = reqwest::Client::new();
+    let worker = || async {
+        let ctx = custodian_api::policy::RequestCtx::for_job(
+            &app.db,
+            &ledger,
+            "custodian-webhooks",
+            app.clock.now_chrono(),
+        );
+        custodian_api::service::webhooks::deliver_due(&ctx, &client).await
+    };
+    let (a, b, c) = tokio::join!(worker(), worker(), worker());
+    for r in [a, b, c] {
+        r.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "sent once");
+    let d = deliveries(&app, &bob).await;
+    assert_eq!(d[0]["attempts"], json!([{"attempt": 1, "status": 500}]));
 }

@@ -25,6 +25,9 @@ use crate::policy::{self, Mode, RequestCtx};
 const MAX_BACKOFF_SECONDS: i64 = 3_600;
 /// Deliveries attempted per pass of the worker.
 const PASS: u64 = 50;
+/// How long a worker's claim on a delivery keeps other workers off it: if the worker
+/// dies while sending, another retries after this.
+const CLAIM_SECONDS: i64 = 60;
 /// A request is "coming due" this many days before its statutory due date.
 const DUE_NOTICE_DAYS: i64 = 3;
 
@@ -280,6 +283,9 @@ pub async fn deliver_due(
         let Some(endpoint) = endpoints.iter().find(|e| e.id == d.endpoint_id) else {
             continue;
         };
+        if !claim(ctx, &d).await? {
+            continue;
+        }
         let t = ctx.now.timestamp();
         let sent = client
             .post(&endpoint.url)
@@ -334,6 +340,30 @@ pub async fn deliver_due(
         tx.commit().await?;
     }
     Ok(delivered)
+}
+
+/// Claims a due delivery for this worker, so that of several servers (or passes) only
+/// one sends it: moves its next attempt past the claim's lease, unless another worker
+/// already did (or recorded an attempt) since it was read. Works alike on both backends:
+/// the condition is checked by the one `UPDATE` that sets it.
+async fn claim(ctx: &RequestCtx<'_>, d: &webhook_delivery::Model) -> Result<bool, ServiceError> {
+    let tx = policy::job_tenant(ctx, d.tenant_id, Mode::Write).await?;
+    let claimed = webhook_delivery::Entity::update_many()
+        .col_expr(
+            webhook_delivery::Column::NextAttemptAt,
+            sea_orm::sea_query::Expr::value(ctx.now + Duration::seconds(CLAIM_SECONDS)),
+        )
+        .filter(webhook_delivery::Column::TenantId.eq(d.tenant_id))
+        .filter(webhook_delivery::Column::Id.eq(d.id))
+        .filter(webhook_delivery::Column::DeliveredAt.is_null())
+        .filter(webhook_delivery::Column::Attempts.eq(d.attempts))
+        .filter(webhook_delivery::Column::NextAttemptAt.lte(ctx.now))
+        .exec(&*tx)
+        .await?
+        .rows_affected
+        == 1;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 #[cfg(test)]
