@@ -66,16 +66,34 @@ async fn a_compelled_disclosure_is_produced_under_its_record_and_notified_in_tim
         ),
         "CONFLICT"
     );
-    // Produced only under its record: a LEGAL_COMPLIANCE export in the tenant's ledger.
-    let log = app.access_log(&bob).await;
-    let export = log
-        .iter()
-        .find(|r| r["instructionId"] == gagged["id"])
-        .unwrap();
-    assert_eq!(export["operation"], "EXPORT");
-    assert_eq!(export["actorKind"], "PLATFORM_ADMIN");
-    assert_eq!(export["purpose"], "LEGAL_COMPLIANCE");
-    assert_eq!(export["resourceIds"], json!([ada]));
+    // Produced only under its record: a LEGAL_COMPLIANCE export in the tenant's ledger,
+    // which the order keeps from the controller (record and instruction alike) while the
+    // chain still verifies.
+    assert!(
+        app.access_log(&bob)
+            .await
+            .iter()
+            .all(|r| r["purpose"] != "LEGAL_COMPLIANCE")
+    );
+    let instructions = "{ instructions(first: 100) { edges { node { id } } } }";
+    let listed = app.gql_ok(&bob, instructions, json!({})).await;
+    assert!(
+        !listed["instructions"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["node"]["id"] == gagged["id"]),
+        "{listed}"
+    );
+    let one = "query($id: ID!) { instruction(id: $id) { id } }";
+    assert_eq!(
+        error_code(&app.gql(Some(&bob), one, json!({"id": gagged["id"]})).await),
+        "NOT_FOUND"
+    );
+    let verified = app
+        .gql_ok(&bob, "{ verifyAccessLog { valid } }", json!({}))
+        .await;
+    assert_eq!(verified["verifyAccessLog"]["valid"], true);
     // The controller's notice is held until the order expires.
     let seen = "{ disclosures { id authority reference } transparencyReport { period total } }";
     let held = app.gql_ok(&bob, seen, json!({})).await;
@@ -96,6 +114,20 @@ async fn a_compelled_disclosure_is_produced_under_its_record_and_notified_in_tim
         later["disclosures"].as_array().unwrap().len(),
         2,
         "told when the order expires"
+    );
+    // And the record and instruction appear with the notice.
+    let log = app.access_log(&bob).await;
+    let export = log
+        .iter()
+        .find(|r| r["instructionId"] == gagged["id"])
+        .unwrap();
+    assert_eq!(export["operation"], "EXPORT");
+    assert_eq!(export["actorKind"], "PLATFORM_ADMIN");
+    assert_eq!(export["purpose"], "LEGAL_COMPLIANCE");
+    assert_eq!(export["resourceIds"], json!([ada]));
+    assert_eq!(
+        app.gql_ok(&bob, one, json!({"id": gagged["id"]})).await["instruction"]["id"],
+        gagged["id"]
     );
     let report = app
         .gql_ok(

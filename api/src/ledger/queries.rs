@@ -40,6 +40,8 @@ pub struct RecordFilter {
     pub instruction_id: Option<InstructionId>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Leaves out records made under these instructions (a subquery of their ids).
+    pub hidden_instructions: Option<sea_orm::sea_query::SelectStatement>,
 }
 
 fn filtered<C: ConnectionTrait>(
@@ -69,6 +71,13 @@ fn filtered<C: ConnectionTrait>(
     }
     if let Some(instruction) = filter.instruction_id {
         select = select.filter(C::InstructionId.eq(instruction));
+    }
+    if let Some(hidden) = &filter.hidden_instructions {
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(C::InstructionId.is_null())
+                .add(C::InstructionId.not_in_subquery(hidden.clone())),
+        );
     }
     if let Some(since) = filter.since {
         select = select.filter(C::RecordedAt.gte(since));

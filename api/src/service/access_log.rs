@@ -8,6 +8,18 @@ use crate::ledger::queries::{self, RecordFilter, Verification};
 use crate::pagination::{Page, PageRequest};
 use crate::policy::{self, Mode, RequestCtx};
 
+/// `filter`, leaving out what a non-disclosure order still holds from the controller.
+fn shown(
+    filter: &RecordFilter,
+    tenant: crate::domain::TenantId,
+    ctx: &RequestCtx<'_>,
+) -> RecordFilter {
+    RecordFilter {
+        hidden_instructions: Some(super::held::instructions(tenant, ctx.now)),
+        ..filter.clone()
+    }
+}
+
 /// One page of the caller's tenant's ledger.
 ///
 /// # Errors
@@ -18,6 +30,7 @@ pub async fn page(
     page: &PageRequest,
 ) -> Result<Page<access_record::Model>, ServiceError> {
     let tx = policy::access_log(ctx, Mode::Read).await?;
+    let filter = &shown(filter, tx.tenant(), ctx);
     let result = queries::list(&*tx, tx.tenant(), filter, page).await?;
     tx.commit().await?;
     Ok(result)
@@ -29,6 +42,7 @@ pub async fn page(
 /// As [`page`].
 pub async fn count(ctx: &RequestCtx<'_>, filter: &RecordFilter) -> Result<u64, ServiceError> {
     let tx = policy::access_log(ctx, Mode::Read).await?;
+    let filter = &shown(filter, tx.tenant(), ctx);
     let n = queries::count(&*tx, tx.tenant(), filter).await?;
     tx.commit().await?;
     Ok(n)

@@ -272,7 +272,11 @@ pub async fn list(
     let tx = policy::controller(ctx, Mode::Read).await?;
     let tenant = tx.tenant();
     let mut select = processing_instruction::Entity::find()
-        .filter(processing_instruction::Column::TenantId.eq(tenant));
+        .filter(processing_instruction::Column::TenantId.eq(tenant))
+        .filter(
+            processing_instruction::Column::Id
+                .not_in_subquery(super::held::instructions(tenant, ctx.now)),
+        );
     if active_only {
         use sea_orm::Condition;
         select = select
@@ -303,7 +307,16 @@ pub async fn get(
 ) -> Result<processing_instruction::Model, ServiceError> {
     let tx = policy::controller(ctx, Mode::Read).await?;
     let tenant = tx.tenant();
-    let model = find(&*tx, tenant, id).await?;
+    let model = processing_instruction::Entity::find()
+        .filter(processing_instruction::Column::TenantId.eq(tenant))
+        .filter(processing_instruction::Column::Id.eq(id))
+        .filter(
+            processing_instruction::Column::Id
+                .not_in_subquery(super::held::instructions(tenant, ctx.now)),
+        )
+        .one(&*tx)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
     tx.commit().await?;
     Ok(model)
 }

@@ -126,6 +126,10 @@ pub async fn record_of_processing(
         .ok_or(ServiceError::NotFound)?;
     let activities: Vec<processing_instruction::Model> = processing_instruction::Entity::find()
         .filter(processing_instruction::Column::TenantId.eq(tenant))
+        .filter(
+            processing_instruction::Column::Id
+                .not_in_subquery(super::held::instructions(tenant, ctx.now)),
+        )
         .order_by_asc(processing_instruction::Column::IssuedAt)
         .all(&*tx)
         .await?

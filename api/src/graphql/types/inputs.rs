@@ -398,6 +398,7 @@ impl AccessLogFilterInput {
                 .map(|id| parse_id("filter.instructionId", id))
                 .transpose()?,
             since: self.since,
+            hidden_instructions: None,
             until: self.until,
         })
     }
