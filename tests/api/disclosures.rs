@@ -94,6 +94,32 @@ async fn a_compelled_disclosure_is_produced_under_its_record_and_notified_in_tim
         .gql_ok(&bob, "{ verifyAccessLog { valid } }", json!({}))
         .await;
     assert_eq!(verified["verifyAccessLog"]["valid"], true);
+    // Nor does the subject's own access request tell of it.
+    let request = app
+        .gql_ok(&bob, "mutation($c: ID!) { openPrivacyRequest(input: {kind: ACCESS, regime: GDPR, subject: {contactIds: [$c]}}) { id } }", json!({"c": ada}))
+        .await["openPrivacyRequest"]["id"]
+        .clone();
+    app.gql_ok(
+        &bob,
+        "mutation($id: ID!) { completePrivacyRequest(id: $id) { id } }",
+        json!({"id": request}),
+    )
+    .await;
+    let subject_export = app
+        .gql_ok(
+            &bob,
+            "query($id: ID!) { privacyRequest(id: $id) { export { content } } }",
+            json!({"id": request}),
+        )
+        .await["privacyRequest"]["export"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(subject_export.contains("ada@example.com"));
+    assert!(
+        subject_export.contains("\"WRITE\"") && !subject_export.contains("LEGAL_COMPLIANCE"),
+        "{subject_export}"
+    );
     // The controller's notice is held until the order expires.
     let seen = "{ disclosures { id authority reference } transparencyReport { period total } }";
     let held = app.gql_ok(&bob, seen, json!({})).await;

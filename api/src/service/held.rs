@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use entities::disclosure;
-use sea_orm::ColumnTrait;
 use sea_orm::sea_query::{Query, SelectStatement};
+use sea_orm::{ColumnTrait, Condition};
 
 use crate::domain::TenantId;
 
@@ -18,4 +18,16 @@ pub(crate) fn instructions(tenant: TenantId, now: DateTime<Utc>) -> SelectStatem
         .and_where(disclosure::Column::TenantId.eq(tenant))
         .and_where(disclosure::Column::NoticeAt.gt(now))
         .to_owned()
+}
+
+/// Rows whose `column` (an instruction id, possibly null) names no instruction held from
+/// `tenant` at `now`.
+pub(crate) fn not_held<C: ColumnTrait>(
+    column: C,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Condition {
+    Condition::any()
+        .add(column.is_null())
+        .add(column.not_in_subquery(instructions(tenant, now)))
 }

@@ -7,7 +7,7 @@ pub mod appointments;
 pub mod breaches;
 pub mod contacts;
 pub mod disclosures;
-mod held;
+pub(crate) mod held;
 pub mod instructions;
 pub mod legal_holds;
 pub mod offboarding;

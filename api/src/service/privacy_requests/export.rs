@@ -52,7 +52,7 @@ pub(super) async fn export(
             .iter()
             .filter(|a| a.contact_id == c.id)
             .collect();
-        let records = records_about(tx, c.id, &mine).await?;
+        let records = records_about(tx, c.id, &mine, now).await?;
         record_count += records.len();
         let mut doc = contact_json(c);
         doc["appointments"] = Value::Array(mine.iter().map(|a| appointment_json(a)).collect());
@@ -108,6 +108,7 @@ async fn records_about(
     tx: &TenantTx<'_>,
     contact: ContactId,
     appointments: &[&appointment::Model],
+    now: DateTime<Utc>,
 ) -> Result<Vec<Value>, ServiceError> {
     let backend = tx.get_database_backend();
     let mut targets = vec![(ResourceType::Contact, contact.to_string())];
@@ -125,6 +126,11 @@ async fn records_about(
                 backend,
                 "access_records.resource_ids",
                 id.clone(),
+            ))
+            .filter(crate::service::held::not_held(
+                access_record::Column::InstructionId,
+                tx.tenant(),
+                now,
             ))
             .order_by_asc(access_record::Column::Seq)
             .all(&**tx)
@@ -148,6 +154,11 @@ async fn records_about(
                 backend,
                 "access_pending.resource_ids",
                 id,
+            ))
+            .filter(crate::service::held::not_held(
+                access_pending::Column::InstructionId,
+                tx.tenant(),
+                now,
             ))
             .all(&**tx)
             .await?;
