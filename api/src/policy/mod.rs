@@ -10,6 +10,8 @@
 //! - [`begin`] ([`personal`]): personal data (contacts, appointments), decided against the
 //!   controller's processing instructions and a partner's scopes ([`partner`]); the
 //!   returned [`TenantTx`] records the access when it commits.
+//! - [`begin_job`], [`begin_processor_step`] ([`jobs`]): the processor's own work on
+//!   personal data, under the controller's instructions or its own.
 //! - [`controller`], [`controller_admin`], [`platform_admin_on`], [`access_log`] ([`admin`]):
 //!   a tenant's own records that are not personal data (instructions, objections,
 //!   partner tokens, import progress, its ledger), as a [`PinnedTx`].
@@ -18,6 +20,7 @@
 
 pub mod admin;
 pub mod exclusions;
+pub mod jobs;
 pub mod partner;
 pub mod personal;
 
@@ -34,10 +37,8 @@ pub use admin::{
 };
 pub use admin::{job_platform_read, job_registry, job_tenant};
 pub use exclusions::Exclusions;
-pub use personal::{
-    Access, Grant, TenantTx, begin, begin_job, begin_processor_step, begin_request_step,
-    standing_instruction_id,
-};
+pub use jobs::{begin_job, begin_processor_step};
+pub use personal::{Access, Grant, TenantTx, begin, begin_request_step, standing_instruction_id};
 
 /// What a service call needs to know about the request it serves. The database, the
 /// ledger and the caller are private: a service reaches them only through a gate.
