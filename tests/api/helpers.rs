@@ -371,6 +371,21 @@ impl TestApp {
         })
     }
 
+    /// The deployment's published signing key document.
+    pub async fn signing_key(&self) -> Value {
+        self.client
+            .get(format!(
+                "{}/.well-known/custodian/signing-key",
+                self.address
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn gql_ok(&self, token: &str, query: &str, variables: Value) -> Value {
         let body = self.gql(Some(token), query, variables).await;
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");

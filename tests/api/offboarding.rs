@@ -234,15 +234,7 @@ async fn offboarding_returns_everything_then_leaves_no_row_and_a_certificate_tha
     }
     // The certificate says what was deleted, and verifies offline; altered, it does not.
     let certificate = done["certificate"].as_str().unwrap();
-    let key: Value = app
-        .client
-        .get(format!("{}/.well-known/custodian/signing-key", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key = app.signing_key().await;
     let key = key["publicKey"].as_str().unwrap();
     let (kind, body) = custodian_api::signing::verify(certificate, key).unwrap();
     assert_eq!(kind, "custodian.deletion-certificate.v1");

@@ -970,15 +970,7 @@ async fn a_receipt_verifies_against_the_published_key_and_a_tampered_one_does_no
     .await;
     let done = complete(&app, &bob, &r["id"]).await;
     let receipt = done["receipt"].as_str().unwrap();
-    let published: Value = app
-        .client
-        .get(format!("{}/.well-known/custodian/signing-key", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let published = app.signing_key().await;
     assert_eq!(published["algorithm"], "Ed25519");
     let key = published["publicKey"].as_str().unwrap();
     let (kind, body) = custodian_api::signing::verify(receipt, key).unwrap();

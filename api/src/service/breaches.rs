@@ -333,17 +333,7 @@ pub async fn set_window(
     if !(1..=720).contains(&hours) {
         return Err(Invalid::new("hours", "hours must be between 1 and 720").into());
     }
-    let tx = policy::platform_admin_on(ctx, tenant, Mode::Write).await?;
-    let model = tenant::Entity::find_by_id(tenant)
-        .one(&*tx)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let mut active = model.into_active_model();
-    active.breach_notice_hours = Set(hours);
-    active.updated_at = Set(ctx.now);
-    let updated = tenant::Entity::update(active).exec(&*tx).await?;
-    tx.commit().await?;
-    Ok(updated)
+    super::tenants::update_terms(ctx, tenant, |t| t.breach_notice_hours = Set(hours)).await
 }
 
 /// Every tenant's notices not acknowledged as the incident stands, and those that missed

@@ -82,3 +82,27 @@ pub async fn get(
     tx.commit().await?;
     Ok(found)
 }
+
+/// Changes one of a tenant's contractual terms (platform admin): `change` sets it on the
+/// tenant's row, which is then saved with its `updated_at`.
+///
+/// # Errors
+/// `NotFound` for an unknown tenant; `Unauthenticated`/`Forbidden` for anyone but a
+/// platform admin; `Db`.
+pub(crate) async fn update_terms(
+    ctx: &RequestCtx<'_>,
+    tenant: TenantId,
+    change: impl FnOnce(&mut tenant::ActiveModel),
+) -> Result<tenant::Model, ServiceError> {
+    let tx = policy::platform_admin_on(ctx, tenant, Mode::Write).await?;
+    let model = tenant::Entity::find_by_id(tenant)
+        .one(&*tx)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let mut active = sea_orm::IntoActiveModel::into_active_model(model);
+    change(&mut active);
+    active.updated_at = Set(ctx.now);
+    let updated = tenant::Entity::update(active).exec(&*tx).await?;
+    tx.commit().await?;
+    Ok(updated)
+}

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use entities::{privacy_request, privacy_request_event, tenant};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 use super::{RequestFilter, find};
 use crate::domain::privacy::RequestStatus;
@@ -140,15 +140,6 @@ pub async fn set_assistance_window(
     if !(1..=90).contains(&days) {
         return Err(Invalid::new("days", "days must be between 1 and 90").into());
     }
-    let tx = policy::platform_admin_on(ctx, tenant, Mode::Write).await?;
-    let model = tenant::Entity::find_by_id(tenant)
-        .one(&*tx)
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let mut active = model.into_active_model();
-    active.request_assistance_days = Set(days);
-    active.updated_at = Set(ctx.now);
-    let updated = tenant::Entity::update(active).exec(&*tx).await?;
-    tx.commit().await?;
-    Ok(updated)
+    crate::service::tenants::update_terms(ctx, tenant, |t| t.request_assistance_days = Set(days))
+        .await
 }
