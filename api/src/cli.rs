@@ -25,6 +25,10 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, env = "CUSTODIAN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     log_format: LogFormat,
+    /// Export traces over OTLP/HTTP (JSON) to this collector, e.g.
+    /// `http://127.0.0.1:4318`; off when unset.
+    #[arg(long, env = "CUSTODIAN_OTLP_ENDPOINT", global = true)]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -237,8 +241,17 @@ struct TokenArgs {
 /// Parses the command line and runs it.
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
-    match dispatch(cli.command).await {
+    let telemetry = match telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = dispatch(cli.command).await;
+    // The exporter's client blocks when it shuts down: off the runtime's threads.
+    let _ = std::thread::spawn(move || drop(telemetry)).join();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

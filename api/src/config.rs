@@ -148,6 +148,20 @@ pub struct ServeSettings {
     /// `<data-dir>/signing-ed25519.key`, created on first start.
     #[arg(long, env = "CUSTODIAN_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<PathBuf>,
+    /// Origins (`https://app.example.com`) whose browser apps may call the API, comma
+    /// separated; none by default. Credentials (cookies) are never allowed: tokens go in
+    /// the `Authorization` header.
+    #[arg(
+        long,
+        env = "CUSTODIAN_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    pub cors_allowed_origins: Vec<String>,
+    /// Read the database gauges of `/metrics` (requests due, unsealed records, breach
+    /// notices) at most every this many seconds, however often it is scraped.
+    #[arg(long, env = "CUSTODIAN_GAUGES_EVERY_SECONDS", default_value_t = 15)]
+    pub gauges_every_seconds: u64,
     /// Benchmark only: do not record accesses (measures what the ledger costs). Never in
     /// production: it breaks the promise the ledger exists for.
     #[arg(
@@ -192,6 +206,8 @@ impl ServeSettings {
             signing_key_file: None,
             purge_every_seconds: 0,
             deliver_webhooks: true,
+            cors_allowed_origins: Vec::new(),
+            gauges_every_seconds: 0,
             bench_ledger_off: false,
             bench_allow_rls_bypass: false,
         }

@@ -44,6 +44,21 @@ pub mod code {
     pub const CONFLICT: &str = "CONFLICT";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const INTERNAL: &str = "INTERNAL";
+
+    /// `code` as one of the constants above, if it is one (bounded metrics labels).
+    pub fn known(code: &str) -> Option<&'static str> {
+        [
+            UNAUTHENTICATED,
+            FORBIDDEN,
+            NOT_FOUND,
+            BAD_USER_INPUT,
+            CONFLICT,
+            RATE_LIMITED,
+            INTERNAL,
+        ]
+        .into_iter()
+        .find(|c| *c == code)
+    }
 }
 
 impl ServiceError {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use sea_orm::{DatabaseBackend, DatabaseConnection};
-use tracing_actix_web::TracingLogger;
 
 use crate::auth::TokenAuthority;
 use crate::clock::{SharedClock, SystemClock};
@@ -46,7 +45,10 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let mut db = db::connect(&settings.storage).await?;
         let counted = metrics.clone();
-        db.set_metric_callback(move |info| counted.statement(info.elapsed));
+        db.set_metric_callback(move |info| {
+            counted.statement(info.elapsed);
+            crate::telemetry::statement(info);
+        });
         if settings.migrate_on_start || db.get_database_backend() == DatabaseBackend::Sqlite {
             db::migrate(&db).await?;
         }
@@ -88,6 +90,7 @@ impl Application {
                 std::time::Duration::from_secs(settings.purge_every_seconds),
             ));
         }
+        let cors = crate::http::cors::Origins::parse(&settings.cors_allowed_origins)?;
         let state_clock = clock.clone();
         let state = web::Data::new(AppState {
             schema: graphql::schema::build(SchemaData {
@@ -109,12 +112,18 @@ impl Application {
             db: db.clone(),
             playground: settings.playground,
             metrics,
+            gauges: crate::http::Gauges::every(std::time::Duration::from_secs(
+                settings.gauges_every_seconds,
+            )),
             runtime: tokio::runtime::Handle::current(),
         });
         let max_body = settings.max_body_bytes;
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(cors.middleware())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::context::request_context,
+                ))
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(routes)

@@ -16,6 +16,10 @@ fn shape(body: &Value) -> Value {
     if let Some(errors) = body["errors"].as_array_mut() {
         for e in errors {
             e.as_object_mut().map(|o| o.remove("locations"));
+            // Each request's own id, the same for a row that is missing.
+            e["extensions"]
+                .as_object_mut()
+                .map(|x| x.remove("requestId"));
         }
     }
     body

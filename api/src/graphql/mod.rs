@@ -1,5 +1,6 @@
 //! The GraphQL API: thin resolvers over `service/`.
 
+pub mod limits;
 pub mod mutation;
 pub mod query;
 pub mod schema;

@@ -10,15 +10,14 @@ use crate::ledger::Ledger;
 
 pub type CustodianSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Bounds on what one request may ask for. Aliases count as fields, so a query cannot
-/// multiply its cost by repeating a field under many names.
-pub const MAX_DEPTH: usize = 12;
+/// Bounds on what one request may ask for (depth: see `limits`). Aliases count as
+/// fields, so a query cannot multiply its cost by repeating a field under many names.
 pub const MAX_COMPLEXITY: usize = 5_000;
 
 /// The schema without data: enough to print the SDL.
 pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
+        .extension(super::limits::DocumentLimits)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(16)
 }

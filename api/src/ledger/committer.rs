@@ -225,6 +225,11 @@ impl Ledger {
         if records.is_empty() {
             return Ok(());
         }
+        let denied = records
+            .iter()
+            .filter(|r| r.outcome == super::Outcome::Denied)
+            .count();
+        shared.metrics.denied_accesses.inc_by(denied as u64);
         let (done, wait) = oneshot::channel();
         let gone = || ServiceError::Internal("the ledger is not running".into());
         shared
@@ -262,8 +267,7 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
                 by_tenant.entry(r.tenant()).or_default().push(r.pending());
             }
         }
-        Metrics::add(&shared.metrics.ledger_batches, 1);
-        Metrics::add(&shared.metrics.ledger_records, count as u64);
+        let started = std::time::Instant::now();
         // Tenants whose head this committer knows and that have no writes to sweep take
         // the one-statement path; the rest (and any it loses) one transaction together.
         let unswept: BTreeSet<TenantId> = {
@@ -323,6 +327,7 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
                 Err((slow.keys().copied().collect::<BTreeSet<_>>(), e.to_string()))
             }
         };
+        shared.metrics.ledger_batch(count, started.elapsed());
         for job in jobs {
             let failed = match &result {
                 Err((tenants, e)) if job.records.iter().any(|r| tenants.contains(&r.tenant())) => {
@@ -382,7 +387,9 @@ async fn seal_loop(shared: Arc<Shared>) {
         let mut failed = false;
         for tenant in tenants {
             match seal(&shared.db, tenant).await {
-                Ok(n) => Metrics::add(&shared.metrics.ledger_sealed, n),
+                Ok(n) => {
+                    shared.metrics.ledger_sealed.inc_by(n);
+                }
                 Err(e) => {
                     tracing::error!(tenant = %tenant, error = %e, "sealing failed; will retry");
                     shared.mark(tenant);

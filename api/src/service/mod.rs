@@ -7,6 +7,7 @@ pub mod appointments;
 pub mod breaches;
 pub mod contacts;
 pub mod disclosures;
+pub mod gauges;
 pub(crate) mod held;
 pub mod instructions;
 pub mod legal_holds;

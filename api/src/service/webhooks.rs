@@ -29,7 +29,7 @@ const PASS: u64 = 50;
 /// dies while sending, another retries after this.
 const CLAIM_SECONDS: i64 = 60;
 /// A request is "coming due" this many days before its statutory due date.
-const DUE_NOTICE_DAYS: i64 = 3;
+pub const DUE_NOTICE_DAYS: i64 = 3;
 
 /// The signature header of `body` sent at `t` (unix seconds) under `secret`.
 pub fn signature(secret: &str, t: i64, body: &str) -> String {

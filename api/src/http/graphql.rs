@@ -1,4 +1,4 @@
-//! HTTP endpoints. `/graphql` follows the GraphQL-over-HTTP specification: the response
+//! `/graphql` over HTTP, as the GraphQL-over-HTTP specification has it: the response
 //! media type is negotiated from `Accept` (`application/graphql-response+json` or
 //! `application/json`), request errors answer 400 under the former, `GET` carries queries
 //! only, and bodies are capped and must be JSON.
@@ -7,114 +7,18 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::ServerError;
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
-use tracing_actix_web::RequestId;
 
+use super::AppState;
+use tracing::Instrument;
+
+use super::context::{RequestId, RequestSpan};
 use crate::auth::{Caller, TokenAuthority};
 use crate::error::code;
-use crate::graphql::schema::CustodianSchema;
 
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
-
-/// What every handler shares.
-pub struct AppState {
-    pub schema: CustodianSchema,
-    pub auth: TokenAuthority,
-    /// The deployment's signing key, whose public half is published for verifiers.
-    pub signer: crate::signing::Signer,
-    /// Tenants offboarded: their tokens are refused.
-    pub offboarded: crate::service::offboarding::Offboarded,
-    /// The server's clock (the offboarded set is read again once a minute by it).
-    pub clock: crate::clock::SharedClock,
-    pub db: DatabaseConnection,
-    pub playground: bool,
-    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
-    /// The runtime that owns the database pool. actix-web serves HTTP on one
-    /// single-threaded runtime per worker; a pooled connection's socket belongs to the
-    /// runtime that opened it, and using it from another waits on that runtime's I/O
-    /// driver (measured: ~1.2 ms a statement under load instead of ~0.1 ms). Executing
-    /// every operation here keeps all database I/O, and the ledger's committer, on one
-    /// multi-threaded runtime.
-    pub runtime: tokio::runtime::Handle,
-}
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/graphql", web::post().to(graphql_post))
-        .route("/graphql", web::get().to(graphql_get))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .route(
-            "/.well-known/custodian/signing-key",
-            web::get().to(signing_key),
-        );
-}
-
-/// Counters in the Prometheus text format.
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let mut body = state.metrics.render();
-    // Read on the runtime that owns the pool (see `AppState::runtime`).
-    let db = state.db.clone();
-    let counts = state
-        .runtime
-        .spawn(async move {
-            let ledger = crate::ledger::Ledger::disabled();
-            let ctx =
-                crate::policy::RequestCtx::for_job(&db, &ledger, "metrics", chrono::Utc::now());
-            crate::service::breaches::outstanding_counts(&ctx).await
-        })
-        .await;
-    match counts {
-        Ok(Ok((unacknowledged, late))) => body.push_str(&format!(
-            "# HELP custodian_breach_notices_unacknowledged breach notices not acknowledged as their incident stands
-\
-             # TYPE custodian_breach_notices_unacknowledged gauge
-\
-             custodian_breach_notices_unacknowledged {unacknowledged}
-\
-             # HELP custodian_breach_notices_late breach notices sent after their deadline
-\
-             # TYPE custodian_breach_notices_late gauge
-\
-             custodian_breach_notices_late {late}
-"
-        )),
-        Ok(Err(e)) => tracing::warn!(error = %e, "breach gauges unavailable"),
-        Err(e) => tracing::warn!(error = %e, "breach gauges unavailable"),
-    }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
-}
-
-/// The public key receipts are signed with, for verifiers to trust (`custodian dsr
-/// verify-receipt --public-key`).
-async fn signing_key(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(state.signer.published().to_string())
-}
-
-/// Liveness: the process answers.
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-}
-
-/// Readiness: the database answers.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "database not reachable");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({ "status": "unavailable", "database": "unreachable" }))
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MediaType {
@@ -187,21 +91,33 @@ fn error_body(message: &str, code: &str) -> serde_json::Value {
     serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
 }
 
+/// The response, every error in it carrying the request's id (the same as in the
+/// `x-request-id` header), so a client's report can be matched to the server's logs.
 fn reply(
     status: StatusCode,
     media: MediaType,
     body: &serde_json::Value,
     request_id: &RequestId,
 ) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((
-        header::CONTENT_TYPE,
-        format!("{}; charset=utf-8", media.as_str()),
-    ));
-    if let Ok(id) = HeaderValue::from_str(&request_id.to_string()) {
-        response.insert_header(("x-request-id", id));
+    let mut body = body.clone();
+    if let Some(errors) = body.get_mut("errors").and_then(|e| e.as_array_mut()) {
+        for error in errors {
+            if let Some(error) = error.as_object_mut() {
+                let extensions = error
+                    .entry("extensions")
+                    .or_insert_with(|| serde_json::json!({}));
+                if let Some(extensions) = extensions.as_object_mut() {
+                    extensions.insert("requestId".into(), request_id.as_str().into());
+                }
+            }
+        }
     }
-    response.body(body.to_string())
+    HttpResponse::build(status)
+        .insert_header((
+            header::CONTENT_TYPE,
+            format!("{}; charset=utf-8", media.as_str()),
+        ))
+        .body(body.to_string())
 }
 
 /// The caller from `Authorization: Bearer …`; `Ok(None)` without the header.
@@ -227,11 +143,12 @@ fn authenticate(req: &HttpRequest, auth: &TokenAuthority) -> Result<Option<Calle
     })
 }
 
-async fn graphql_post(
+pub async fn post(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
     request_id: RequestId,
+    span: RequestSpan,
 ) -> HttpResponse {
     let Some(media) = negotiate(&req) else {
         return not_acceptable(&request_id);
@@ -261,7 +178,7 @@ async fn graphql_post(
             return reply(StatusCode::BAD_REQUEST, media, &body, &request_id);
         }
     };
-    execute(req, request, state, media, request_id).await
+    execute(req, request, state, media, request_id, span).await
 }
 
 #[derive(Deserialize)]
@@ -273,10 +190,11 @@ struct GetParams {
     extensions: Option<String>,
 }
 
-async fn graphql_get(
+pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
     request_id: RequestId,
+    span: RequestSpan,
 ) -> HttpResponse {
     let params = web::Query::<GetParams>::from_query(req.query_string()).ok();
     let query = params.as_ref().and_then(|p| p.query.clone());
@@ -286,13 +204,7 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if query.is_none() && wants_html && state.playground {
-        let page = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Custodian")
-            .finish();
-        return HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(page);
+        return super::playground::page();
     }
     let Some(media) = negotiate(&req) else {
         return not_acceptable(&request_id);
@@ -335,7 +247,7 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(req, request, state, media, request_id).await
+    execute(req, request, state, media, request_id, span).await
 }
 
 fn selected_operation_is_mutation(request: &mut async_graphql::Request) -> bool {
@@ -359,6 +271,7 @@ async fn execute(
     state: web::Data<AppState>,
     media: MediaType,
     request_id: RequestId,
+    span: RequestSpan,
 ) -> HttpResponse {
     if state.offboarded.is_due(state.clock.now()) {
         // Once a minute, a request first reads which tenants were offboarded.
@@ -400,17 +313,20 @@ async fn execute(
             return response;
         }
     };
+    let started = std::time::Instant::now();
     let mut request = request.data(crate::graphql::RequestMeta {
         request_id: request_id.to_string(),
     });
+    let operation = root_field(&mut request);
+    span.0.record("operation", operation.as_str());
     if let Some(caller) = caller {
+        span.record_caller(&caller);
         request = request.data(caller);
     }
-    crate::metrics::Metrics::add(&state.metrics.graphql_requests, 1);
     let schema = state.schema.clone();
     let executed = state
         .runtime
-        .spawn(async move { schema.execute(request).await })
+        .spawn(async move { schema.execute(request).await }.instrument(span.0))
         .await;
     let mut response = match executed {
         Ok(response) => response,
@@ -433,12 +349,57 @@ async fn execute(
     if request_error && let Some(map) = body.as_object_mut() {
         map.remove("data");
     }
+    let outcome = response
+        .errors
+        .first()
+        .and_then(|e| e.extensions.as_ref())
+        .and_then(|x| x.get("code"))
+        .and_then(|c| match c {
+            async_graphql::Value::String(c) => code::known(c),
+            _ => None,
+        })
+        .unwrap_or("ok");
+    let operation = if request_error { "invalid" } else { &operation };
+    state.metrics.request(operation, outcome, started.elapsed());
     let status = if request_error && media == MediaType::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
     reply(status, media, &body, &request_id)
+}
+
+/// The metrics label of a request: the first root field of the operation it runs (a
+/// name the schema bounds, once the document validates), `introspection` for the
+/// meta-fields, `invalid` when it does not parse.
+fn root_field(request: &mut async_graphql::Request) -> String {
+    use async_graphql::parser::types::Selection;
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
+        return "invalid".to_owned();
+    };
+    let operation = doc
+        .operations
+        .iter()
+        .find(|(n, _)| name.is_none() || n.map(|n| n.as_str()) == name.as_deref());
+    let Some((_, operation)) = operation else {
+        return "invalid".to_owned();
+    };
+    let first = operation
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .find_map(|s| match &s.node {
+            Selection::Field(f) => Some(f.node.name.node.as_str()),
+            _ => None,
+        });
+    match first {
+        Some(f) if f.starts_with("__") => "introspection".to_owned(),
+        Some(f) => f.to_owned(),
+        None => "invalid".to_owned(),
+    }
 }
 
 /// Every error leaves with a code. Our resolvers set theirs; what is left comes from the

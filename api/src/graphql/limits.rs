@@ -1,0 +1,232 @@
+//! Limits on a document, checked after it parses and before anything validates or runs.
+//!
+//! Depth is counted in two budgets: data fields, and the introspection meta-fields
+//! (`__schema`, `__type` and everything under them). The standard introspection query of
+//! graphql-js nests `ofType` nine levels below a field's type, deeper than any data
+//! query needs, and it reads no tenant's rows; one budget for both would either refuse
+//! the tooling every client uses or allow data queries far deeper than the schema's
+//! shape calls for. Fragments count where they are spread; a fragment that spreads
+//! itself, directly or not, is refused here, before its depth could be unbounded.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Name, Positioned, ServerError, ServerResult, Variables};
+
+use crate::error::code;
+
+/// Deepest nesting of data fields.
+pub const MAX_DEPTH: usize = 12;
+/// Deepest nesting under `__schema` or `__type` (graphql-js's full query needs 13).
+pub const MAX_INTROSPECTION_DEPTH: usize = 16;
+
+/// The schema extension that checks every document.
+pub struct DocumentLimits;
+
+impl ExtensionFactory for DocumentLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentLimitsExtension)
+    }
+}
+
+struct DocumentLimitsExtension;
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for DocumentLimitsExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        check(&document)?;
+        Ok(document)
+    }
+}
+
+/// How deep a selection set reaches, per budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depth {
+    pub data: usize,
+    pub introspection: usize,
+}
+
+impl Depth {
+    fn max(self, other: Self) -> Self {
+        Self {
+            data: self.data.max(other.data),
+            introspection: self.introspection.max(other.introspection),
+        }
+    }
+}
+
+/// Checks `document` against every limit.
+///
+/// # Errors
+/// `BAD_USER_INPUT`, naming the limit, for the first one exceeded.
+pub fn check(document: &ExecutableDocument) -> ServerResult<()> {
+    let depth = depth_of(document)?;
+    if depth.data > MAX_DEPTH {
+        return Err(exceeded(
+            "depth",
+            MAX_DEPTH,
+            format!(
+                "the query is nested {} levels deep; at most {MAX_DEPTH} are allowed",
+                depth.data
+            ),
+        ));
+    }
+    if depth.introspection > MAX_INTROSPECTION_DEPTH {
+        return Err(exceeded(
+            "introspectionDepth",
+            MAX_INTROSPECTION_DEPTH,
+            format!(
+                "the introspection query is nested {} levels deep; at most \
+                 {MAX_INTROSPECTION_DEPTH} are allowed",
+                depth.introspection
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn exceeded(limit: &str, max: usize, message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code::BAD_USER_INPUT);
+    extensions.set("limit", limit);
+    extensions.set("max", max as u64);
+    error.extensions = Some(extensions);
+    error
+}
+
+/// The deepest operation of `document`.
+///
+/// # Errors
+/// When a fragment spreads itself, or one that is not defined.
+pub fn depth_of(document: &ExecutableDocument) -> ServerResult<Depth> {
+    let mut walk = Walk {
+        document,
+        known: HashMap::new(),
+        path: Vec::new(),
+    };
+    let mut deepest = Depth::default();
+    for (_, operation) in document.operations.iter() {
+        deepest = deepest.max(walk.selection_set(&operation.node.selection_set.node)?);
+    }
+    Ok(deepest)
+}
+
+struct Walk<'a> {
+    document: &'a ExecutableDocument,
+    /// Each fragment's depth, once known: a fragment spread many times is walked once,
+    /// so a document cannot make this check exponential.
+    known: HashMap<&'a Name, Depth>,
+    /// The fragments being walked, outermost first.
+    path: Vec<&'a Name>,
+}
+
+impl<'a> Walk<'a> {
+    fn selection_set(&mut self, set: &'a SelectionSet) -> ServerResult<Depth> {
+        let mut deepest = Depth::default();
+        for item in &set.items {
+            let depth = match &item.node {
+                Selection::Field(field) => {
+                    let below = self.selection_set(&field.node.selection_set.node)?;
+                    if matches!(field.node.name.node.as_str(), "__schema" | "__type") {
+                        Depth {
+                            data: 0,
+                            introspection: 1 + below.data.max(below.introspection),
+                        }
+                    } else {
+                        Depth {
+                            data: 1 + below.data,
+                            introspection: if below.introspection > 0 {
+                                1 + below.introspection
+                            } else {
+                                0
+                            },
+                        }
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    self.selection_set(&fragment.node.selection_set.node)?
+                }
+                Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name)?,
+            };
+            deepest = deepest.max(depth);
+        }
+        Ok(deepest)
+    }
+
+    fn fragment(&mut self, name: &'a Positioned<Name>) -> ServerResult<Depth> {
+        if let Some(depth) = self.known.get(&name.node) {
+            return Ok(*depth);
+        }
+        if self.path.contains(&&name.node) {
+            let mut error = ServerError::new(
+                format!("fragment `{}` spreads itself", name.node),
+                Some(name.pos),
+            );
+            let mut extensions = async_graphql::ErrorExtensionValues::default();
+            extensions.set("code", code::BAD_USER_INPUT);
+            extensions.set("limit", "fragmentCycle");
+            error.extensions = Some(extensions);
+            return Err(error);
+        }
+        let Some(definition) = self.document.fragments.get(&name.node) else {
+            // Validation reports the unknown fragment with its own message.
+            return Ok(Depth::default());
+        };
+        self.path.push(&name.node);
+        let depth = self.selection_set(&definition.node.selection_set.node);
+        self.path.pop();
+        let depth = depth?;
+        self.known.insert(&name.node, depth);
+        Ok(depth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn depth(query: &str) -> ServerResult<Depth> {
+        depth_of(&async_graphql::parser::parse_query(query).expect("parses"))
+    }
+
+    #[test]
+    fn data_and_introspection_are_counted_apart() {
+        let d = depth("{ contacts { nodes { id } } __schema { types { name } } }").expect("ok");
+        assert_eq!(
+            d,
+            Depth {
+                data: 3,
+                introspection: 3
+            }
+        );
+        let d = depth("query { a { ...F } } fragment F on A { b { c } }").expect("ok");
+        assert_eq!(d.data, 3);
+    }
+
+    #[test]
+    fn a_fragment_cycle_is_refused_and_a_wide_fan_out_is_walked_once() {
+        let err = depth("{ a { ...F } } fragment F on A { b { ...G } } fragment G on B { ...F }")
+            .expect_err("cycle");
+        assert!(err.message.contains("spreads itself"), "{}", err.message);
+        // 40 fragments each spreading the next twice: 2^40 paths, one walk each.
+        let mut doc = String::from("{ ...F0 }");
+        for i in 0..40 {
+            doc.push_str(&format!(
+                " fragment F{i} on Q {{ a {{ ...F{n} }} b {{ ...F{n} }} }}",
+                n = i + 1
+            ));
+        }
+        doc.push_str(" fragment F40 on Q { leaf }");
+        assert_eq!(depth(&doc).expect("ok").data, 41);
+    }
+}
