@@ -1,100 +1,13 @@
 //! The `custodian` binary as a new user runs it: `serve`, `token`, `schema`, `migrate`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_custodian");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The token is the last word `custodian token` prints on stdout.
-fn token(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "--data-dir", dir.to_str().unwrap()])
-        .args(args)
-        .env_remove("CUSTODIAN_JWT_SECRET")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_owned()
-}
-
-async fn gql(client: &reqwest::Client, base: &str, token: &str, query: &str) -> Value {
-    let body: Value = client
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"].clone()
-}
-
-/// Starts `custodian serve` on a free port with its data in `data`; waits until ready.
-async fn start_server(data: &std::path::Path) -> (Server, String) {
-    start_server_with(data, &[]).await
-}
-
-/// As [`start_server`], with these environment variables set.
-async fn start_server_with(data: &std::path::Path, env: &[(&str, &str)]) -> (Server, String) {
-    let port = free_port();
-    let server = Server(
-        Command::new(BIN)
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-                data.to_str().unwrap(),
-            ])
-            .env_remove("CUSTODIAN_DATABASE_URL")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (server, base)
-}
+use support::{BIN, gql, start_server, start_server_with, token, webhook_receiver};
 
 #[tokio::test]
 async fn the_acceptance_example_runs_against_the_real_binary() {
@@ -665,52 +578,6 @@ async fn custodian_purge_interrupted_at_any_point_resumes_without_removing_anyth
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--at must be an RFC 3339 time"));
 }
 
-/// A receiver on loopback answering 200 to every request; returns its URL and the
-/// `Custodian-Delivery` id of each request it got.
-async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            // Headers, then as many body bytes as content-length says.
-            let head = loop {
-                let n = socket.read(&mut chunk).await.unwrap_or(0);
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_lowercase();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length: usize = text[..end]
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length: "))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + length {
-                        break text[..end].to_owned();
-                    }
-                }
-                if n == 0 {
-                    break String::new();
-                }
-            };
-            if let Some(id) = head
-                .lines()
-                .find_map(|l| l.strip_prefix("custodian-delivery: "))
-            {
-                log.lock().unwrap().push(id.trim().to_owned());
-            }
-            let _ = socket
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                .await;
-        }
-    });
-    (url, seen)
-}
-
 #[tokio::test]
 async fn a_webhook_queued_before_a_crash_is_delivered_by_the_next_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -754,10 +621,7 @@ async fn a_webhook_queued_before_a_crash_is_delivered_by_the_next_server() {
     assert!(queued[0]["deliveredAt"].is_null());
     assert_eq!(queued[0]["attempts"], json!([]));
     drop(first);
-    assert!(
-        seen.lock().unwrap().is_empty(),
-        "nothing was sent before the crash"
-    );
+    assert!(seen().is_empty(), "nothing was sent before the crash");
     // The next server on the same data delivers it, once.
     let (_second, base) = start_server(&data).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -781,8 +645,5 @@ async fn a_webhook_queued_before_a_crash_is_delivered_by_the_next_server() {
     };
     assert_eq!(delivered["id"], queued[0]["id"]);
     assert_eq!(delivered["attempts"], json!([{"status": 200}]));
-    assert_eq!(
-        *seen.lock().unwrap(),
-        vec![queued[0]["id"].as_str().unwrap().to_owned()]
-    );
+    assert_eq!(seen(), vec![queued[0]["id"].as_str().unwrap().to_owned()]);
 }

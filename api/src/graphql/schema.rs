@@ -47,5 +47,7 @@ pub fn build(data: SchemaData) -> CustodianSchema {
 
 /// The SDL clients code against; `schema.graphql` at the repository root holds a copy.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    builder()
+        .finish()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }

@@ -339,6 +339,7 @@ async fn execute(
     for error in &mut response.errors {
         ensure_code(error);
     }
+    null_errored_fields(&mut response.data, &response.errors);
     // A request error (the document did not parse or validate) never began executing:
     // no resolver ran, so no error has a path.
     let request_error = response.data == async_graphql::Value::Null
@@ -400,6 +401,38 @@ fn root_field(request: &mut async_graphql::Request) -> String {
         Some(f) => f.to_owned(),
         None => "invalid".to_owned(),
     }
+}
+
+/// A field that errored is `null` in the answer, as the GraphQL specification has it
+/// (6.4.4); async-graphql 7 leaves the key out instead, which clients that check the
+/// shape of an answer (gql, Apollo's cache) read as a malformed response.
+fn null_errored_fields(data: &mut async_graphql::Value, errors: &[ServerError]) {
+    use async_graphql::{PathSegment, Value};
+    for error in errors {
+        let Some((PathSegment::Field(last), parents)) = error.path.split_last() else {
+            continue;
+        };
+        if let Some(Value::Object(map)) = walk(data, parents) {
+            map.entry(async_graphql::Name::new(last))
+                .or_insert(Value::Null);
+        }
+    }
+}
+
+fn walk<'v>(
+    value: &'v mut async_graphql::Value,
+    path: &[async_graphql::PathSegment],
+) -> Option<&'v mut async_graphql::Value> {
+    use async_graphql::{PathSegment, Value};
+    let Some((first, rest)) = path.split_first() else {
+        return Some(value);
+    };
+    let next = match (first, value) {
+        (PathSegment::Field(name), Value::Object(map)) => map.get_mut(name.as_str())?,
+        (PathSegment::Index(i), Value::List(list)) => list.get_mut(*i)?,
+        _ => return None,
+    };
+    walk(next, rest)
 }
 
 /// Every error leaves with a code. Our resolvers set theirs; what is left comes from the

@@ -71,6 +71,7 @@ pub fn page() -> HttpResponse {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Custodian</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="{ASSETS}/graphiql.min.css">
 <style>html, body, #graphiql {{ height: 100%; margin: 0; }}</style>
 </head>
