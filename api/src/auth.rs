@@ -185,7 +185,7 @@ pub enum AuthError {
     Invalid(String),
     #[error("token expired")]
     Expired,
-    #[error("signing key: {0}")]
+    #[error("token key: {0}")]
     Key(String),
     #[error("this server verifies with a public key only; minting needs an HMAC secret")]
     CannotMint,
@@ -237,7 +237,7 @@ impl TokenAuthority {
             let bytes = secret.expose_secret().as_bytes();
             if bytes.len() < 32 {
                 return Err(AuthError::Key(
-                    "the HMAC secret must be at least 32 bytes".into(),
+                    "--jwt-secret must be at least 32 bytes (256 bits)".into(),
                 ));
             }
             (
@@ -246,14 +246,25 @@ impl TokenAuthority {
                 Some(EncodingKey::from_secret(bytes).map_err(key_err)?),
             )
         } else if let Some(path) = &settings.jwt_public_key_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| AuthError::Key(format!("{}: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                AuthError::Key(format!(
+                    "--jwt-public-key-file {}: cannot read it: {e}",
+                    path.display()
+                ))
+            })?;
             let (alg, key) = match settings.jwt_algorithm {
                 KeyAlgorithm::Rs256 => (Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)),
                 KeyAlgorithm::Es256 => (Algorithm::ES256, DecodingKey::from_ec_pem(&pem)),
                 KeyAlgorithm::EdDsa => (Algorithm::EdDSA, DecodingKey::from_ed_pem(&pem)),
             };
-            (alg, key.map_err(key_err)?, None)
+            let key = key.map_err(|e| {
+                AuthError::Key(format!(
+                    "--jwt-public-key-file {}: not a {:?} public key in PEM: {e}",
+                    path.display(),
+                    settings.jwt_algorithm
+                ))
+            })?;
+            (alg, key, None)
         } else {
             let key = dev_key(data_dir)?;
             let bytes = key.expose_secret();

@@ -155,6 +155,7 @@ struct ImportArgs {
     tenant: String,
     /// A `.csv` (header row; see README) or `.jsonl` file (one ContactInput per line).
     file: PathBuf,
+    /// The file's format; default: from its extension.
     #[arg(long, value_enum)]
     format: Option<crate::import::Format>,
     /// The server.
@@ -169,6 +170,7 @@ struct ImportArgs {
     /// Names the import for resuming; default: the file's SHA-256.
     #[arg(long)]
     import_key: Option<String>,
+    /// Where the local signing key is, to mint a token when none is given.
     #[arg(long, env = "CUSTODIAN_DATA_DIR", default_value = "custodian-data")]
     data_dir: PathBuf,
     #[command(flatten)]
@@ -191,6 +193,7 @@ enum LedgerCommand {
     },
     /// Recompute a tenant's hash chain and report whether it holds.
     Verify {
+        /// The tenant (controller) id.
         #[arg(long)]
         tenant: String,
         #[command(flatten)]
@@ -232,6 +235,7 @@ struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     ttl: i64,
+    /// Where the signing key is (the server's data directory).
     #[arg(long, env = "CUSTODIAN_DATA_DIR", default_value = "custodian-data")]
     data_dir: PathBuf,
     #[command(flatten)]
@@ -594,4 +598,33 @@ async fn bench_fill(
     }
     eprintln!("appended {count} records");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand says what it does and every flag what it means, in `--help`.
+    #[test]
+    fn every_subcommand_and_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(format!("{here}: no description"));
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{here} --{}: no help", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+        super::Cli::command().debug_assert();
+    }
 }

@@ -76,6 +76,7 @@ pub struct AuthSettings {
     /// --jwt-algorithm). Takes effect when no HMAC secret is set.
     #[arg(long, env = "CUSTODIAN_JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
+    /// The algorithm of --jwt-public-key-file (the only one its tokens may use).
     #[arg(long, env = "CUSTODIAN_JWT_ALGORITHM", default_value = "RS256")]
     pub jwt_algorithm: KeyAlgorithm,
     /// Required `iss` claim.

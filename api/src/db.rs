@@ -17,10 +17,32 @@ use crate::config::StorageSettings;
 /// # Errors
 /// When the directory cannot be created or the database cannot be reached.
 pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConnection> {
-    if !settings.is_postgres() {
-        std::fs::create_dir_all(&settings.data_dir)?;
+    let url = settings.database_url();
+    let target = Target::parse(url.expose_secret())?;
+    if let Target::Sqlite = target {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the data directory {}: {e}",
+                settings.data_dir.display()
+            )
+        })?;
     }
-    let mut options = ConnectOptions::new(settings.database_url().expose_secret().to_owned());
+    if let Target::Postgres { host, port, .. } = &target {
+        // A server that is not there makes the pool retry until it times out, and say
+        // only that; asking the socket first says why.
+        let address = format!("{host}:{port}");
+        let reach = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(&address),
+        )
+        .await;
+        match reach {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => anyhow::bail!("cannot reach {target}: {e}"),
+            Err(_) => anyhow::bail!("cannot reach {target}: no answer within 5 s"),
+        }
+    }
+    let mut options = ConnectOptions::new(url.expose_secret().to_owned());
     options
         .max_connections(settings.db_pool_size)
         .min_connections(1)
@@ -30,11 +52,116 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
         // Deleted content is overwritten, not merely unlinked: an erased subject's
         // strings do not linger in free pages of the file (see `reclaim_erased`).
         .map_sqlx_sqlite_opts(|o| o.pragma("secure_delete", "ON"));
-    let db = Database::connect(options).await?;
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {target}: {}", plain(&e)))?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {
         db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
     }
     Ok(db)
+}
+
+/// Where `--database-url` points, for messages: never its password.
+enum Target {
+    Sqlite,
+    Postgres {
+        host: String,
+        port: u16,
+        database: String,
+        user: String,
+    },
+}
+
+impl Target {
+    fn parse(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            return Ok(Self::Sqlite);
+        }
+        let parsed = url::Url::parse(url).map_err(|_| {
+            anyhow::anyhow!(
+                "--database-url is not a URL: expected postgres://user@host:port/database or \
+                 sqlite://path"
+            )
+        })?;
+        match parsed.scheme() {
+            "postgres" | "postgresql" => Ok(Self::Postgres {
+                host: parsed.host_str().unwrap_or("localhost").to_owned(),
+                port: parsed.port().unwrap_or(5432),
+                database: parsed.path().trim_start_matches('/').to_owned(),
+                user: parsed.username().to_owned(),
+            }),
+            other => anyhow::bail!(
+                "--database-url: `{other}` databases are not supported; use postgres://… or \
+                 sqlite://…"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite => f.write_str("the SQLite database"),
+            Self::Postgres {
+                host,
+                port,
+                database,
+                user,
+            } => write!(
+                f,
+                "PostgreSQL at {host}:{port} (database {database:?}, role {user:?})"
+            ),
+        }
+    }
+}
+
+/// A database error's own words, once (sea-orm repeats them) and without the URL.
+fn plain(e: &DbErr) -> String {
+    let text = match e {
+        DbErr::Conn(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    let text = text
+        .strip_prefix("Connection Error: ")
+        .unwrap_or(&text)
+        .to_owned();
+    match text.split_once(": ") {
+        Some((a, b)) if a == b => a.to_owned(),
+        _ => text,
+    }
+}
+
+/// Refuses a database that lacks migrations this build knows.
+///
+/// # Errors
+/// Naming how many migrations are pending and what to run.
+pub async fn check_migrated(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let applied = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version FROM seaql_migrations",
+        ))
+        .await;
+    let applied: Vec<String> = match applied {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|r| r.try_get::<String>("", "version").ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let pending = Migrator::migrations()
+        .iter()
+        .filter(|m| !applied.iter().any(|a| a == m.name()))
+        .count();
+    if pending > 0 {
+        anyhow::bail!(
+            "the database is not migrated ({pending} of {} migrations pending): run \
+             `custodian migrate --database-url …` as the owner role first (or start with \
+             --migrate-on-start)",
+            Migrator::migrations().len()
+        );
+    }
+    Ok(())
 }
 
 /// After an erasure: on SQLite, checkpoints the write-ahead log into the database file and

@@ -52,6 +52,7 @@ impl Application {
         if settings.migrate_on_start || db.get_database_backend() == DatabaseBackend::Sqlite {
             db::migrate(&db).await?;
         }
+        db::check_migrated(&db).await?;
         if settings.bench_allow_rls_bypass {
             tracing::warn!("BENCHMARK MODE: row-level security may be bypassed");
         } else {
@@ -72,7 +73,13 @@ impl Application {
             let ctx = crate::policy::RequestCtx::for_job(&db, &none, "startup", clock.now());
             offboarded.refresh(&ctx).await?;
         }
-        let listener = TcpListener::bind(settings.bind)?;
+        let listener = TcpListener::bind(settings.bind).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {} (another server there? pick one with --bind)",
+                settings.bind,
+                e.kind()
+            )
+        })?;
         let port = listener.local_addr()?.port();
         let ledger = if settings.bench_ledger_off {
             Ledger::disabled()

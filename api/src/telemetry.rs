@@ -25,6 +25,20 @@ use crate::config::LogFormat;
 
 static TRACER: OnceLock<Tracer> = OnceLock::new();
 
+tokio::task_local! {
+    /// The trace context of the request being executed, for its statements' spans.
+    static REQUEST_TRACE: opentelemetry::Context;
+}
+
+/// Runs a request's execution so its statements' spans are children of `span`.
+pub async fn in_request<F: std::future::Future>(span: &tracing::Span, work: F) -> F::Output {
+    if TRACER.get().is_some() {
+        REQUEST_TRACE.scope(span.context(), work).await
+    } else {
+        work.await
+    }
+}
+
 /// Keeps the trace exporter running; dropping it flushes what is buffered.
 #[derive(Default)]
 pub struct Telemetry {
@@ -93,7 +107,15 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
             global::set_tracer_provider(provider.clone());
             telemetry.provider = Some(provider);
             let _ = TRACER.set(tracer.clone());
-            Some(tracing_opentelemetry::layer().with_tracer(tracer))
+            // Our own spans only (the request's): the libraries' spans are per call and
+            // per field, which is what a trace of a request should not be.
+            let ours = tracing_subscriber::filter::Targets::new()
+                .with_target("custodian_api", tracing::Level::INFO);
+            Some(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_filter(ours),
+            )
         }
     };
     let _ = tracing_subscriber::registry()
@@ -109,9 +131,18 @@ pub fn statement(info: &sea_orm::metric::Info<'_>) {
     let Some(tracer) = TRACER.get() else {
         return;
     };
-    let parent = tracing::Span::current().context();
+    // The innermost of our spans (a service call's, else the request's); the ledger's
+    // and the jobs' statements belong to no request and get none.
+    let Ok(request) = REQUEST_TRACE.try_with(Clone::clone) else {
+        return;
+    };
+    let current = tracing::Span::current().context();
+    let parent = if current.span().span_context().is_valid() {
+        current
+    } else {
+        request
+    };
     if !parent.span().span_context().is_valid() {
-        // The ledger's and the jobs' statements belong to no request.
         return;
     }
     let end = SystemTime::now();

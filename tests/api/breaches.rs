@@ -25,23 +25,6 @@ async fn notices(app: &TestApp, token: &str, outstanding: bool) -> Vec<Value> {
         .clone()
 }
 
-async fn gauge(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} not in /metrics"))
-        .parse()
-        .unwrap()
-}
-
 async fn breach_deadlines_are_met_or_missed_and_updates_reach_every_notice(app: TestApp) {
     let admin = app.admin_token();
     let (acme, bob) = app.tenant_with_token("Acme").await;
@@ -79,10 +62,10 @@ async fn breach_deadlines_are_met_or_missed_and_updates_reach_every_notice(app: 
     assert_eq!(outstanding[0]["tenantId"], beta);
     assert_eq!(notices(&app, &admin, false).await.len(), 2);
     assert_eq!(
-        gauge(&app, "custodian_breach_notices_unacknowledged").await,
+        app.gauge("custodian_breach_notices_unacknowledged").await,
         1
     );
-    assert_eq!(gauge(&app, "custodian_breach_notices_late").await, 1);
+    assert_eq!(app.gauge("custodian_breach_notices_late").await, 1);
     // An update reaches every notice and asks to be acknowledged again.
     let updated = app
         .gql_ok(&admin, "mutation($id: ID!, $i: BreachIncidentInput!) { updateBreachIncident(id: $id, input: $i) { version } }", json!({"id": recorded["id"], "i": {"summary": "A misconfigured export bucket; access logs show two downloads", "dataCategories": ["CONTACT_DETAILS", "IDENTITY"]}}))
@@ -100,7 +83,7 @@ async fn breach_deadlines_are_met_or_missed_and_updates_reach_every_notice(app: 
     );
     assert_eq!(notices(&app, &bob, true).await.len(), 1);
     assert_eq!(
-        gauge(&app, "custodian_breach_notices_unacknowledged").await,
+        app.gauge("custodian_breach_notices_unacknowledged").await,
         2
     );
     app.gql_ok(

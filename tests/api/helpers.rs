@@ -392,6 +392,24 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// An unlabelled metric's value, as `/metrics` shows it now.
+    pub async fn gauge(&self, name: &str) -> u64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} not in /metrics"))
+            .parse()
+            .unwrap()
+    }
+
     pub async fn create_tenant(&self, name: &str) -> String {
         let data = self
             .gql_ok(

@@ -9,6 +9,7 @@ use crate::helpers::{TestApp, error_code};
 
 crate::on_both_backends!(
     each_regimes_deadline_moves_with_pauses_and_one_extension,
+    requests_coming_due_and_overdue_show_on_metrics,
     listings_show_what_is_due_soon_overdue_and_late_for_the_processor,
     an_export_holds_everything_about_its_subject_and_nothing_of_anyone_else,
     an_erasure_leaves_none_of_the_subject_in_any_table_or_file_except_what_a_hold_keeps,
@@ -124,6 +125,37 @@ fn extended(regime: &str, due: DateTime<Utc>) -> DateTime<Utc> {
         "NEVADA" => due + Duration::days(30),
         _ => due.checked_add_months(Months::new(2)).unwrap(),
     }
+}
+
+async fn requests_coming_due_and_overdue_show_on_metrics(app: TestApp) {
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    let (_, other) = app.tenant_with_token("Globex").await;
+    let ada = contact(&app, &bob, json!({"firstName": "Ada"})).await;
+    let zed = contact(&app, &other, json!({"firstName": "Zed"})).await;
+    let counts = async || {
+        (
+            app.gauge("custodian_privacy_requests_due").await,
+            app.gauge("custodian_privacy_requests_overdue").await,
+        )
+    };
+    open(
+        &app,
+        &bob,
+        json!({"kind": "ACCESS", "regime": "GDPR", "subject": {"contactIds": [ada]}}),
+    )
+    .await;
+    open(
+        &app,
+        &other,
+        json!({"kind": "ERASURE", "regime": "GDPR", "subject": {"contactIds": [zed]}}),
+    )
+    .await;
+    assert_eq!(counts().await, (0, 0), "a month to go");
+    // Within three days of the statutory deadline, across tenants.
+    app.clock.advance(28 * 86_400);
+    assert_eq!(counts().await, (2, 0));
+    app.clock.advance(3 * 86_400);
+    assert_eq!(counts().await, (0, 2), "past it");
 }
 
 async fn each_regimes_deadline_moves_with_pauses_and_one_extension(app: TestApp) {

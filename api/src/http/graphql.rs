@@ -326,7 +326,13 @@ async fn execute(
     let schema = state.schema.clone();
     let executed = state
         .runtime
-        .spawn(async move { schema.execute(request).await }.instrument(span.0))
+        .spawn(
+            async move {
+                let current = tracing::Span::current();
+                crate::telemetry::in_request(&current, schema.execute(request)).await
+            }
+            .instrument(span.0),
+        )
         .await;
     let mut response = match executed {
         Ok(response) => response,
