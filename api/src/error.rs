@@ -82,7 +82,7 @@ impl ErrorExtensions for ServiceError {
             _ => None,
         };
         if let Some(cause) = internal {
-            // The current span carries the request id (tracing-actix-web's root span).
+            // The current span is the request's (`http::context`): the line carries its id.
             tracing::error!(error = %cause, "internal error");
             return async_graphql::Error::new("internal error")
                 .extend_with(|_, e| e.set("code", code::INTERNAL));

@@ -133,8 +133,15 @@ async fn json_logs_carry_request_tenant_and_actor_ids_and_no_personal_data() {
     let data = dir.path().join("data");
     let log_path = dir.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let (server, base) =
-        start_server_logging(&data, &[("CUSTODIAN_LOG_FORMAT", "json")], log.into()).await;
+    let (server, base) = start_server_logging(
+        &data,
+        &[
+            ("CUSTODIAN_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info,custodian_api=debug"),
+        ],
+        log.into(),
+    )
+    .await;
     let client = reqwest::Client::new();
     let (tenant, _, _) = a_day(&client, &base, &data).await;
     drop(server);

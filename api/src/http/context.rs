@@ -111,12 +111,16 @@ pub async fn request_context(
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
     span.record("status", status);
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    // One line per request is an access log, at debug (`RUST_LOG=custodian_api=debug`):
+    // at thousands of requests a second it would cost more than the request; failures
+    // are always logged.
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            "request served"
-        );
+        if status >= 500 {
+            tracing::warn!(status, micros, "request failed");
+        } else {
+            tracing::debug!(status, micros, "request served");
+        }
     });
     let headers = res.headers_mut();
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
