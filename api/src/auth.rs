@@ -17,6 +17,8 @@ use crate::domain::{InstructionId, PartnerTokenId, SubprocessorId, TenantId};
 
 /// Seconds of clock skew tolerated on `exp` and `iat`.
 const LEEWAY_SECONDS: i64 = 30;
+/// Longer tokens are refused unread (ours are a few hundred bytes).
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Name of the development signing key kept in the data directory.
 pub const DEV_KEY_FILE: &str = "jwt-hs256.key";
 
@@ -165,6 +167,8 @@ struct Claims {
     aud: serde_json::Value,
     exp: i64,
     iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
     role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tenant: Option<String>,
@@ -293,6 +297,20 @@ impl TokenAuthority {
     /// [`AuthError`] for any failure; callers answer `UNAUTHENTICATED` alike.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         let inner = &self.inner;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid("oversized".into()));
+        }
+        // Headers that name a key elsewhere are refused outright: the key is pinned, and
+        // nothing in a token is ever fetched or trusted to choose it (`kid` is ignored).
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| AuthError::Invalid(format!("header: {e}")))?;
+        if header.jku.is_some()
+            || header.jwk.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(AuthError::Invalid("a key-locating header".into()));
+        }
         let mut validation = Validation::new(inner.algorithm);
         validation.set_issuer(&[&inner.issuer]);
         validation.set_audience(&[&inner.audience]);
@@ -309,6 +327,9 @@ impl TokenAuthority {
         }
         if claims.iat > now + LEEWAY_SECONDS {
             return Err(AuthError::Invalid("issued in the future".into()));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECONDS) {
+            return Err(AuthError::Invalid("not valid yet".into()));
         }
         if claims.sub.trim().is_empty() {
             return Err(AuthError::Invalid("empty subject".into()));
@@ -347,6 +368,11 @@ impl TokenAuthority {
             .map(PartnerTokenId::parse)
             .transpose()
             .map_err(|_| AuthError::Invalid("jti is not a UUID".into()))?;
+        if role != Role::Subprocessor && token_id.is_some() {
+            // Only partner tokens carry a record id: a token that does is one, whatever
+            // role it claims.
+            return Err(AuthError::Invalid("a jti on a non-partner token".into()));
+        }
         let subprocessor = if role == Role::Subprocessor {
             if token_id.is_none() {
                 return Err(AuthError::Invalid("a partner token needs its jti".into()));
@@ -386,6 +412,7 @@ impl TokenAuthority {
             aud: serde_json::Value::String(inner.audience.clone()),
             exp: now + request.ttl_seconds,
             iat: now,
+            nbf: None,
             role: request.role.as_claim().to_owned(),
             tenant: request.tenant.map(|t| t.to_string()),
             purpose: request.purpose.map(|p| p.as_str().to_ascii_lowercase()),

@@ -95,9 +95,22 @@ impl TestApp {
         }
     }
 
+    /// A SQLite-backed server with `configure` applied to its settings.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut ServeSettings)) -> Self {
+        Self::start_with(None, configure).await
+    }
+
     async fn start(pg: Option<crate::pg::TestDatabase>) -> Self {
+        Self::start_with(pg, |_| {}).await
+    }
+
+    async fn start_with(
+        pg: Option<crate::pg::TestDatabase>,
+        configure: impl FnOnce(&mut ServeSettings),
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let mut settings = ServeSettings::local(data_dir.path());
+        configure(&mut settings);
         if let Some(pg) = &pg {
             settings.storage.database_url = Some(pg.app_url.clone().into());
             settings.storage.db_pool_size = 4;

@@ -8,6 +8,7 @@ mod auth;
 mod breaches;
 mod contacts;
 mod disclosures;
+mod hostile_tokens;
 mod http_spec;
 mod import;
 mod isolation;

@@ -120,8 +120,31 @@ fn reply(
         .body(body.to_string())
 }
 
-/// The caller from `Authorization: Bearer …`; `Ok(None)` without the header.
+/// What every refused token answers: the same words whatever check failed, so a
+/// refusal tells an attacker nothing about how close the token came.
+const TOKEN_REFUSED: &str = "the token is not valid for this server";
+
+/// The caller from `Authorization: Bearer …`; `Ok(None)` without the header. A token
+/// anywhere else — the query string, a cookie — is refused, not ignored: such tokens
+/// leak into logs, histories and other sites' requests.
 fn authenticate(req: &HttpRequest, auth: &TokenAuthority) -> Result<Option<Caller>, String> {
+    let in_query = req.query_string().split('&').any(|pair| {
+        let name = pair.split('=').next().unwrap_or("");
+        matches!(name, "access_token" | "token" | "jwt" | "authorization")
+    });
+    let in_cookie = req.headers().get_all(header::COOKIE).any(|v| {
+        v.to_str().unwrap_or("").split(';').any(|c| {
+            let (name, value) = c.trim().split_once('=').unwrap_or((c.trim(), ""));
+            matches!(
+                name.to_ascii_lowercase().as_str(),
+                "access_token" | "token" | "jwt" | "authorization"
+            ) || value.trim_matches('"').starts_with("eyJ")
+        })
+    });
+    if in_query || in_cookie {
+        tracing::info!("token outside the Authorization header refused");
+        return Err("tokens go in the Authorization header only".to_owned());
+    }
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -133,13 +156,11 @@ fn authenticate(req: &HttpRequest, auth: &TokenAuthority) -> Result<Option<Calle
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
+        .filter(|t| !t.is_empty())
         .ok_or_else(|| "the Authorization header must be `Bearer <token>`".to_owned())?;
     auth.verify(token).map(Some).map_err(|e| {
         tracing::info!(reason = %e, "token rejected");
-        match e {
-            crate::auth::AuthError::Expired => "the token has expired".to_owned(),
-            _ => "the token is not valid for this server".to_owned(),
-        }
+        TOKEN_REFUSED.to_owned()
     })
 }
 
