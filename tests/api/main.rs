@@ -3,6 +3,7 @@
 mod helpers;
 mod pg;
 
+mod abuse;
 mod appointments;
 mod auth;
 mod breaches;

@@ -21,6 +21,14 @@ use crate::error::code;
 pub const MAX_DEPTH: usize = 12;
 /// Deepest nesting under `__schema` or `__type` (graphql-js's full query needs 13).
 pub const MAX_INTROSPECTION_DEPTH: usize = 16;
+/// The engine's own bound on nesting while it parses (async-graphql's default).
+pub const RECURSION_DEPTH: usize = 32;
+/// Most aliased fields in one document, counted where their fragments are spread: an
+/// alias is how a query repeats an expensive field under many names.
+pub const MAX_ALIASES: usize = 30;
+/// Most lexical tokens in one document, counted before it is parsed (graphql-js's full
+/// introspection query is about 300).
+pub const MAX_TOKENS: usize = 3_000;
 
 /// The schema extension that checks every document.
 pub struct DocumentLimits;
@@ -42,26 +50,106 @@ impl Extension for DocumentLimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+        // Counted on the text, so the parser never sees a document past the limit.
+        let tokens = count_tokens(query, MAX_TOKENS + 1);
+        if tokens > MAX_TOKENS {
+            return Err(exceeded(
+                "tokens",
+                MAX_TOKENS,
+                format!("the document has more than {MAX_TOKENS} tokens"),
+            ));
+        }
+        let document = next.run(ctx, query, variables).await.map_err(|e| {
+            // The engine's own bound on nesting, fragments followed (a fragment that
+            // spreads itself reaches it first): named like ours.
+            if e.message.starts_with("The recursion depth of the query") {
+                exceeded(
+                    "recursion",
+                    RECURSION_DEPTH,
+                    format!(
+                        "the document nests, fragments followed, deeper than {RECURSION_DEPTH} \
+                         levels (a fragment that spreads itself?)"
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
         check(&document)?;
         Ok(document)
     }
 }
 
-/// How deep a selection set reaches, per budget.
+/// How deep a selection set reaches, per budget, and how many aliases it holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Depth {
     pub data: usize,
     pub introspection: usize,
+    pub aliases: usize,
 }
 
 impl Depth {
-    fn max(self, other: Self) -> Self {
+    /// Siblings: the deeper reach, and the aliases of both.
+    fn beside(self, other: Self) -> Self {
         Self {
             data: self.data.max(other.data),
             introspection: self.introspection.max(other.introspection),
+            aliases: self.aliases.saturating_add(other.aliases),
         }
     }
+}
+
+/// The lexical tokens of a GraphQL document (names, numbers, strings, punctuators;
+/// whitespace, commas and comments are not tokens), counting no further than `stop`.
+pub fn count_tokens(text: &str, stop: usize) -> usize {
+    let b = text.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < b.len() && n < stop {
+        match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => i += 1,
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if b[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
+                    i += if b[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 3;
+                n += 1;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                n += 1;
+            }
+            b'.' if b[i..].starts_with(b"...") => {
+                i += 3;
+                n += 1;
+            }
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b"_-+.".contains(&b[i])) {
+                    i += 1;
+                }
+                n += 1;
+            }
+            _ => {
+                // A punctuator, or a byte the parser will refuse: one token either way.
+                i += text[i..].chars().next().map_or(1, char::len_utf8);
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 /// Checks `document` against every limit.
@@ -77,6 +165,16 @@ pub fn check(document: &ExecutableDocument) -> ServerResult<()> {
             format!(
                 "the query is nested {} levels deep; at most {MAX_DEPTH} are allowed",
                 depth.data
+            ),
+        ));
+    }
+    if depth.aliases > MAX_ALIASES {
+        return Err(exceeded(
+            "aliases",
+            MAX_ALIASES,
+            format!(
+                "the query uses {} aliases; at most {MAX_ALIASES} are allowed",
+                depth.aliases
             ),
         ));
     }
@@ -116,7 +214,7 @@ pub fn depth_of(document: &ExecutableDocument) -> ServerResult<Depth> {
     };
     let mut deepest = Depth::default();
     for (_, operation) in document.operations.iter() {
-        deepest = deepest.max(walk.selection_set(&operation.node.selection_set.node)?);
+        deepest = deepest.beside(walk.selection_set(&operation.node.selection_set.node)?);
     }
     Ok(deepest)
 }
@@ -137,10 +235,14 @@ impl<'a> Walk<'a> {
             let depth = match &item.node {
                 Selection::Field(field) => {
                     let below = self.selection_set(&field.node.selection_set.node)?;
+                    let aliases = below
+                        .aliases
+                        .saturating_add(usize::from(field.node.alias.is_some()));
                     if matches!(field.node.name.node.as_str(), "__schema" | "__type") {
                         Depth {
                             data: 0,
                             introspection: 1 + below.data.max(below.introspection),
+                            aliases,
                         }
                     } else {
                         Depth {
@@ -150,6 +252,7 @@ impl<'a> Walk<'a> {
                             } else {
                                 0
                             },
+                            aliases,
                         }
                     }
                 }
@@ -158,7 +261,7 @@ impl<'a> Walk<'a> {
                 }
                 Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name)?,
             };
-            deepest = deepest.max(depth);
+            deepest = deepest.beside(depth);
         }
         Ok(deepest)
     }
@@ -195,6 +298,30 @@ impl<'a> Walk<'a> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn tokens_are_counted_as_the_lexer_sees_them() {
+        assert_eq!(count_tokens("{ a b }", 100), 4);
+        assert_eq!(
+            count_tokens(
+                "query Q($x: Int = -1.5e3) { a(x: $x) @skip(if: true) }",
+                100
+            ),
+            26
+        );
+        assert_eq!(count_tokens("# only a comment\n, , ,", 100), 0);
+        assert_eq!(
+            count_tokens(r#"{ a(s: "x \" y", t: """ a "" b """) ...F }"#, 100),
+            13
+        );
+        assert_eq!(count_tokens(&"a ".repeat(1_000_000), 10), 10, "stops early");
+    }
+
+    #[test]
+    fn aliases_count_where_fragments_are_spread() {
+        let d = depth("{ x: a y: a ...F ...F } fragment F on Q { z: b { w: c } }").expect("ok");
+        assert_eq!(d.aliases, 6);
+    }
+
     fn depth(query: &str) -> ServerResult<Depth> {
         depth_of(&async_graphql::parser::parse_query(query).expect("parses"))
     }
@@ -206,7 +333,8 @@ mod tests {
             d,
             Depth {
                 data: 3,
-                introspection: 3
+                introspection: 3,
+                aliases: 0
             }
         );
         let d = depth("query { a { ...F } } fragment F on A { b { c } }").expect("ok");

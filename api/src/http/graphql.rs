@@ -189,6 +189,14 @@ pub async fn post(
             &request_id,
         );
     }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let mut body = error_body(
+            "batched requests (a JSON array) are not accepted: send one operation per request",
+            code::BAD_USER_INPUT,
+        );
+        body["errors"][0]["extensions"]["limit"] = "batch".into();
+        return reply(StatusCode::BAD_REQUEST, media, &body, &request_id);
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
