@@ -38,6 +38,18 @@ pub struct StorageSettings {
     /// Connections in the pool.
     #[arg(long, env = "CUSTODIAN_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
+    /// Longest a request waits for a pooled connection, in milliseconds; past it the
+    /// request fails with the retryable `RATE_LIMITED` instead of queueing on.
+    #[arg(long, env = "CUSTODIAN_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_acquire_timeout_ms: u64,
+    /// Longest one SQL statement may run on PostgreSQL, in milliseconds (its
+    /// `statement_timeout`); past it the request fails with the retryable `RATE_LIMITED`.
+    #[arg(
+        long,
+        env = "CUSTODIAN_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub db_statement_timeout_ms: u64,
 }
 
 impl StorageSettings {
@@ -46,6 +58,8 @@ impl StorageSettings {
             data_dir: data_dir.to_path_buf(),
             database_url: None,
             db_pool_size: 10,
+            db_acquire_timeout_ms: 5_000,
+            db_statement_timeout_ms: 10_000,
         }
     }
 
@@ -163,6 +177,13 @@ pub struct ServeSettings {
     /// notices) at most every this many seconds, however often it is scraped.
     #[arg(long, env = "CUSTODIAN_GAUGES_EVERY_SECONDS", default_value_t = 15)]
     pub gauges_every_seconds: u64,
+    /// Requests a second one token may send (bursts of twice that); 0: no limit.
+    #[arg(long, env = "CUSTODIAN_RATE_LIMIT_PER_TOKEN", default_value_t = 50)]
+    pub rate_limit_per_token: u32,
+    /// Requests a second all of one tenant's callers together may send (bursts of twice
+    /// that); 0: no limit.
+    #[arg(long, env = "CUSTODIAN_RATE_LIMIT_PER_TENANT", default_value_t = 500)]
+    pub rate_limit_per_tenant: u32,
     /// Benchmark only: do not record accesses (measures what the ledger costs). Never in
     /// production: it breaks the promise the ledger exists for.
     #[arg(
@@ -209,6 +230,8 @@ impl ServeSettings {
             deliver_webhooks: true,
             cors_allowed_origins: Vec::new(),
             gauges_every_seconds: 0,
+            rate_limit_per_token: 0,
+            rate_limit_per_tenant: 0,
             bench_ledger_off: false,
             bench_allow_rls_bypass: false,
         }

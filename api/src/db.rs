@@ -47,11 +47,15 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
         .max_connections(settings.db_pool_size)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_millis(settings.db_acquire_timeout_ms.max(1)))
         .sqlx_logging(false)
         // Deleted content is overwritten, not merely unlinked: an erased subject's
         // strings do not linger in free pages of the file (see `reclaim_erased`).
         .map_sqlx_sqlite_opts(|o| o.pragma("secure_delete", "ON"));
+    let statement_timeout = settings.db_statement_timeout_ms.to_string();
+    options.map_sqlx_postgres_opts(move |o| {
+        o.options([("statement_timeout", statement_timeout.as_str())])
+    });
     let db = Database::connect(options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to {target}: {}", plain(&e)))?;

@@ -69,13 +69,38 @@ impl ServiceError {
             Self::Validation { .. } => code::BAD_USER_INPUT,
             Self::Forbidden(_) => code::FORBIDDEN,
             Self::Unauthenticated => code::UNAUTHENTICATED,
+            Self::Db(e) if overloaded(e) => code::RATE_LIMITED,
             Self::Db(_) | Self::Internal(_) => code::INTERNAL,
         }
     }
 }
 
+/// The database was too busy, not wrong: no pooled connection came within the acquire
+/// timeout, or a statement ran past `statement_timeout` (SQLSTATE 57014). Retrying later
+/// can succeed, so these answer the retryable `RATE_LIMITED`, not `INTERNAL`.
+pub fn overloaded(e: &sea_orm::DbErr) -> bool {
+    match e {
+        sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => true,
+        other => other
+            .to_string()
+            .contains("canceling statement due to statement timeout"),
+    }
+}
+
 impl ErrorExtensions for ServiceError {
     fn extend(&self) -> async_graphql::Error {
+        if let Self::Db(cause) = self
+            && overloaded(cause)
+        {
+            tracing::warn!(error = %cause, "the database is overloaded");
+            return async_graphql::Error::new("the server is busy; retry shortly").extend_with(
+                |_, e| {
+                    e.set("code", code::RATE_LIMITED);
+                    e.set("retryable", true);
+                    e.set("retryAfter", 1);
+                },
+            );
+        }
         let internal = match self {
             Self::Db(cause) => Some(cause.to_string()),
             Self::Internal(cause) => Some(cause.clone()),

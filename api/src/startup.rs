@@ -99,6 +99,7 @@ impl Application {
         }
         let cors = crate::http::cors::Origins::parse(&settings.cors_allowed_origins)?;
         let state_clock = clock.clone();
+        let clock_for_limits = clock.clone();
         let state = web::Data::new(AppState {
             schema: graphql::schema::build(SchemaData {
                 db: db.clone(),
@@ -119,6 +120,11 @@ impl Application {
             db: db.clone(),
             playground: settings.playground,
             metrics,
+            rate_limits: crate::http::rate_limit::RateLimits::new(
+                settings.rate_limit_per_token,
+                settings.rate_limit_per_tenant,
+                clock_for_limits,
+            ),
             gauges: crate::http::Gauges::every(std::time::Duration::from_secs(
                 settings.gauges_every_seconds,
             )),

@@ -110,3 +110,131 @@ async fn abusive_documents_are_refused_before_anything_runs(app: TestApp) {
         "nothing since"
     );
 }
+
+async fn read(app: &TestApp, token: &str) -> (u16, Option<String>, Value) {
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .json(&json!({"query": "{ contacts { totalCount } }"}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn rate_limits_hold_per_token_and_per_tenant_and_refill_with_the_clock() {
+    let app = TestApp::spawn_configured(|s| {
+        s.rate_limit_per_token = 2;
+        s.rate_limit_per_tenant = 5;
+    })
+    .await;
+    let (acme, a1) = app.tenant_with_token("Acme").await;
+    for i in 0..4 {
+        assert_eq!(read(&app, &a1).await.0, 200, "burst request {i}");
+    }
+    let auditor = app.token(
+        custodian_api::auth::Role::ControllerAdmin,
+        Some(&acme),
+        "auditor",
+    );
+    let before = app.access_log(&auditor).await.len();
+    let (status, retry, body) = read(&app, &a1).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(error_code(&body), "RATE_LIMITED");
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "token");
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1);
+    assert!(body.get("data").is_none());
+    // The budget refills as the server's clock moves: a second buys two requests.
+    app.clock.advance(1);
+    assert_eq!(read(&app, &a1).await.0, 200);
+    // Nothing the refused request asked for was read, so nothing was recorded for it
+    // (the log reads in between are the controller's own).
+    let after = app.access_log(&auditor).await;
+    assert_eq!(
+        after.len(),
+        before + 1,
+        "the one allowed read since: {:?}",
+        after.iter().map(|r| &r["operation"]).collect::<Vec<_>>()
+    );
+
+    // A tenant's callers share its budget (10 in a burst); another tenant keeps its own.
+    let (globex, _) = app.tenant_with_token("Globex").await;
+    let tokens: Vec<String> = (0..5)
+        .map(|i| {
+            app.token(
+                custodian_api::auth::Role::ControllerAdmin,
+                Some(&globex),
+                &format!("user{i}"),
+            )
+        })
+        .collect();
+    for i in 0..10 {
+        let (status, _, body) = read(&app, &tokens[i % 5]).await;
+        assert_eq!(status, 200, "{i}: {body}");
+    }
+    let (status, _, body) = read(&app, &tokens[0]).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "tenant");
+    let (_, initech) = app.tenant_with_token("Initech").await;
+    assert_eq!(
+        read(&app, &initech).await.0,
+        200,
+        "other tenants are unaffected"
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_fails_requests_within_the_acquire_timeout_retryably() {
+    let app = TestApp::spawn_configured(|s| {
+        s.storage.db_pool_size = 1;
+        s.storage.db_acquire_timeout_ms = 300;
+    })
+    .await;
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    assert_eq!(read(&app, &bob).await.0, 200);
+    // Hold the pool's only connection.
+    use sea_orm::TransactionTrait;
+    let held = app.db.begin().await.unwrap();
+    let started = std::time::Instant::now();
+    let (status, retry, body) = read(&app, &bob).await;
+    let waited = started.elapsed();
+    assert_eq!(status, 200, "a GraphQL error, not a transport one: {body}");
+    assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["retryable"], true);
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "failed within the acquire timeout, not hanging: {waited:?}"
+    );
+    drop(held);
+    assert_eq!(read(&app, &bob).await.0, 200, "and it recovers by itself");
+    let body = read(&app, &bob).await.2;
+    assert!(body.get("errors").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn postgres_statements_run_under_the_configured_statement_timeout() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    use sea_orm::ConnectionTrait;
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SHOW statement_timeout",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let value: String = row.try_get("", "statement_timeout").unwrap();
+    assert_eq!(value, "10s");
+}

@@ -343,6 +343,29 @@ async fn execute(
         }
     };
     let started = std::time::Instant::now();
+    if let Some(caller) = &caller
+        && let Err(refusal) = state.rate_limits.check(caller)
+    {
+        span.record_caller(caller);
+        let seconds = refusal.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let mut body = error_body(
+            &format!(
+                "too many requests for this {}; retry in {seconds} s",
+                refusal.limit
+            ),
+            code::RATE_LIMITED,
+        );
+        body["errors"][0]["extensions"]["limit"] = refusal.limit.into();
+        body["errors"][0]["extensions"]["retryAfter"] = seconds.into();
+        state
+            .metrics
+            .request("limited", code::RATE_LIMITED, started.elapsed());
+        let mut response = reply(StatusCode::TOO_MANY_REQUESTS, media, &body, &request_id);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
     let mut request = request.data(crate::graphql::RequestMeta {
         request_id: request_id.to_string(),
     });
@@ -402,7 +425,13 @@ async fn execute(
     } else {
         StatusCode::OK
     };
-    reply(status, media, &body, &request_id)
+    let mut response = reply(status, media, &body, &request_id);
+    if outcome == code::RATE_LIMITED {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// The metrics label of a request: the first root field of the operation it runs (a
