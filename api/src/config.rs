@@ -177,6 +177,18 @@ pub struct ServeSettings {
     /// notices) at most every this many seconds, however often it is scraped.
     #[arg(long, env = "CUSTODIAN_GAUGES_EVERY_SECONDS", default_value_t = 15)]
     pub gauges_every_seconds: u64,
+    /// Production mode: introspection and field suggestions only for platform admins,
+    /// and no playground (unless --playground-in-production).
+    #[arg(long, env = "CUSTODIAN_PRODUCTION", default_value_t = false)]
+    pub production: bool,
+    /// Serve the playground in production mode too (only platform admins can introspect
+    /// from it).
+    #[arg(
+        long,
+        env = "CUSTODIAN_PLAYGROUND_IN_PRODUCTION",
+        default_value_t = false
+    )]
+    pub playground_in_production: bool,
     /// Requests a second one token may send (bursts of twice that); 0: no limit.
     #[arg(long, env = "CUSTODIAN_RATE_LIMIT_PER_TOKEN", default_value_t = 50)]
     pub rate_limit_per_token: u32,
@@ -230,6 +242,8 @@ impl ServeSettings {
             deliver_webhooks: true,
             cors_allowed_origins: Vec::new(),
             gauges_every_seconds: 0,
+            production: false,
+            playground_in_production: false,
             rate_limit_per_token: 0,
             rate_limit_per_tenant: 0,
             bench_ledger_off: false,

@@ -100,25 +100,30 @@ impl Application {
         let cors = crate::http::cors::Origins::parse(&settings.cors_allowed_origins)?;
         let state_clock = clock.clone();
         let clock_for_limits = clock.clone();
+        let data = SchemaData {
+            db: db.clone(),
+            clock,
+            ledger,
+            auth: auth.clone(),
+            signer: signer.clone(),
+            offboarded: offboarded.clone(),
+            processor: ProcessorDetails {
+                name: settings.processor_name.clone(),
+                contact_email: settings.processor_contact.clone(),
+            },
+        };
         let state = web::Data::new(AppState {
-            schema: graphql::schema::build(SchemaData {
-                db: db.clone(),
-                clock,
-                ledger,
-                auth: auth.clone(),
-                signer: signer.clone(),
-                offboarded: offboarded.clone(),
-                processor: ProcessorDetails {
-                    name: settings.processor_name.clone(),
-                    contact_email: settings.processor_contact.clone(),
-                },
-            }),
+            strict_schema: settings
+                .production
+                .then(|| graphql::schema::build_strict(data.clone())),
+            schema: graphql::schema::build(data),
             auth,
             signer,
             offboarded,
             clock: state_clock,
             db: db.clone(),
-            playground: settings.playground,
+            playground: settings.playground
+                && (!settings.production || settings.playground_in_production),
             metrics,
             rate_limits: crate::http::rate_limit::RateLimits::new(
                 settings.rate_limit_per_token,

@@ -238,3 +238,89 @@ async fn postgres_statements_run_under_the_configured_statement_timeout() {
     let value: String = row.try_get("", "statement_timeout").unwrap();
     assert_eq!(value, "10s");
 }
+
+#[tokio::test]
+async fn production_mode_keeps_introspection_suggestions_and_the_playground_to_platform_admins() {
+    let app = TestApp::spawn_configured(|s| s.production = true).await;
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    let admin = app.admin_token();
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !page.text().await.unwrap().contains("<html"),
+        "no playground in production"
+    );
+    let intro = "{ __schema { queryType { name } } }";
+    let body = app.gql(Some(&bob), intro, json!({})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    let body = app.gql(None, intro, json!({})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "anonymous: {body}");
+    // Hidden in a fragment, it answers nothing.
+    let hidden = "{ ...F } fragment F on Query { __schema { queryType { name } } }";
+    let body = app.gql(Some(&bob), hidden, json!({})).await;
+    assert!(body["data"]["__schema"].is_null(), "{body}");
+    let body = app.gql(Some(&admin), intro, json!({})).await;
+    assert_eq!(
+        body["data"]["__schema"]["queryType"]["name"], "Query",
+        "{body}"
+    );
+    let typo = "{ contactz { totalCount } }";
+    let body = app.gql(Some(&bob), typo, json!({})).await;
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(!message.contains("Did you mean"), "{message}");
+    let body = app.gql(Some(&admin), typo, json!({})).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean"),
+        "{body}"
+    );
+    let body = app.gql(Some(&bob), "{ __typename }", json!({})).await;
+    assert_eq!(body["data"]["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn a_database_fault_answers_internal_without_sql_or_names() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    let su = sea_orm::Database::connect(app.superuser_url.clone().unwrap())
+        .await
+        .unwrap();
+    use sea_orm::ConnectionTrait;
+    su.execute_unprepared("REVOKE SELECT ON contacts FROM custodian_app")
+        .await
+        .unwrap();
+    let body = app
+        .gql(
+            Some(&bob),
+            "{ contacts { nodes { id firstName } } }",
+            json!({}),
+        )
+        .await;
+    su.execute_unprepared("GRANT SELECT ON contacts TO custodian_app")
+        .await
+        .unwrap();
+    assert_eq!(error_code(&body), "INTERNAL", "{body}");
+    assert_eq!(body["errors"][0]["message"], "internal error");
+    let text = body.to_string().to_lowercase();
+    for leak in [
+        "permission",
+        "select",
+        "relation",
+        "sqlx",
+        "panicked",
+        "src/",
+        &tenant,
+    ] {
+        assert!(!text.contains(leak), "{leak} leaked: {body}");
+    }
+}

@@ -23,6 +23,7 @@ pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscript
 }
 
 /// What resolvers read from the schema's data.
+#[derive(Clone)]
 pub struct SchemaData {
     pub db: DatabaseConnection,
     pub clock: SharedClock,
@@ -34,7 +35,21 @@ pub struct SchemaData {
 }
 
 pub fn build(data: SchemaData) -> CustodianSchema {
-    builder()
+    with_data(builder(), data)
+}
+
+/// The schema production callers other than platform admins get: no field suggestions
+/// in its errors ("Did you mean …?" maps the schema for whoever probes it); the request
+/// also has introspection turned off.
+pub fn build_strict(data: SchemaData) -> CustodianSchema {
+    with_data(builder().disable_suggestions(), data)
+}
+
+fn with_data(
+    builder: async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>,
+    data: SchemaData,
+) -> CustodianSchema {
+    builder
         .data(data.db)
         .data(data.clock)
         .data(data.ledger)

@@ -371,11 +371,31 @@ async fn execute(
     });
     let operation = root_field(&mut request);
     span.0.record("operation", operation.as_str());
+    let privileged = caller
+        .as_ref()
+        .is_some_and(|c| c.role == crate::auth::Role::PlatformAdmin);
+    let schema = match &state.strict_schema {
+        Some(strict) if !privileged => {
+            if asks_for_the_schema(&mut request) {
+                let body = error_body(
+                    "introspection is off on this server (only platform admins may introspect)",
+                    code::FORBIDDEN,
+                );
+                state
+                    .metrics
+                    .request("introspection", code::FORBIDDEN, started.elapsed());
+                return reply(StatusCode::OK, media, &body, &request_id);
+            }
+            // Whatever else reaches the meta-fields (through a fragment) answers null.
+            request = request.disable_introspection();
+            strict.clone()
+        }
+        _ => state.schema.clone(),
+    };
     if let Some(caller) = caller {
         span.record_caller(&caller);
         request = request.data(caller);
     }
-    let schema = state.schema.clone();
     let executed = state
         .runtime
         .spawn(
@@ -465,6 +485,20 @@ fn root_field(request: &mut async_graphql::Request) -> String {
         Some(f) => f.to_owned(),
         None => "invalid".to_owned(),
     }
+}
+
+/// Whether the operation selects `__schema` or `__type` at its root.
+fn asks_for_the_schema(request: &mut async_graphql::Request) -> bool {
+    use async_graphql::parser::types::Selection;
+    let Ok(doc) = request.parsed_query() else {
+        return false;
+    };
+    doc.operations.iter().any(|(_, op)| {
+        op.node.selection_set.node.items.iter().any(|s| {
+            matches!(&s.node, Selection::Field(f)
+                if matches!(f.node.name.node.as_str(), "__schema" | "__type"))
+        })
+    })
 }
 
 /// A field that errored is `null` in the answer, as the GraphQL specification has it

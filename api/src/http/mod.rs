@@ -18,6 +18,9 @@ pub use graphql::GRAPHQL_RESPONSE_JSON;
 /// What every handler shares.
 pub struct AppState {
     pub schema: CustodianSchema,
+    /// In production mode, the schema for every caller but platform admins (see
+    /// `graphql::schema::build_strict`).
+    pub strict_schema: Option<CustodianSchema>,
     pub auth: TokenAuthority,
     /// The deployment's signing key, whose public half is published for verifiers.
     pub signer: crate::signing::Signer,
