@@ -189,6 +189,17 @@ pub struct ServeSettings {
         default_value_t = false
     )]
     pub playground_in_production: bool,
+    /// A manifest of persisted operations (Apollo's `apollo-persisted-query-manifest`
+    /// JSON, or `{"<sha256>": "<document>"}`): requests may send only the hash.
+    #[arg(long, env = "CUSTODIAN_PERSISTED_QUERIES")]
+    pub persisted_queries: Option<PathBuf>,
+    /// Run only the manifest's operations (platform admins excepted).
+    #[arg(
+        long,
+        env = "CUSTODIAN_REQUIRE_PERSISTED_QUERIES",
+        default_value_t = false
+    )]
+    pub require_persisted_queries: bool,
     /// Requests a second one token may send (bursts of twice that); 0: no limit.
     #[arg(long, env = "CUSTODIAN_RATE_LIMIT_PER_TOKEN", default_value_t = 50)]
     pub rate_limit_per_token: u32,
@@ -243,6 +254,8 @@ impl ServeSettings {
             cors_allowed_origins: Vec::new(),
             gauges_every_seconds: 0,
             production: false,
+            persisted_queries: None,
+            require_persisted_queries: false,
             playground_in_production: false,
             rate_limit_per_token: 0,
             rate_limit_per_tenant: 0,

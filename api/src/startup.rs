@@ -98,6 +98,10 @@ impl Application {
             ));
         }
         let cors = crate::http::cors::Origins::parse(&settings.cors_allowed_origins)?;
+        let persisted = crate::http::persisted::PersistedQueries::load(
+            settings.persisted_queries.as_deref(),
+            settings.require_persisted_queries,
+        )?;
         let state_clock = clock.clone();
         let clock_for_limits = clock.clone();
         let data = SchemaData {
@@ -125,6 +129,7 @@ impl Application {
             playground: settings.playground
                 && (!settings.production || settings.playground_in_production),
             metrics,
+            persisted,
             rate_limits: crate::http::rate_limit::RateLimits::new(
                 settings.rate_limit_per_token,
                 settings.rate_limit_per_tenant,

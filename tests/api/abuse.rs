@@ -324,3 +324,112 @@ async fn a_database_fault_answers_internal_without_sql_or_names() {
         assert!(!text.contains(leak), "{leak} leaked: {body}");
     }
 }
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test]
+async fn only_persisted_operations_run_when_the_allow_list_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = "query Count { contacts { totalCount } }";
+    let create = "mutation Create { createContact(input: {firstName: \"Ada\"}) { id } }";
+    let manifest = dir.path().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        json!({"format": "apollo-persisted-query-manifest", "version": 1, "operations": [
+            {"id": sha256_hex(count), "name": "Count", "type": "query", "body": count},
+            {"id": sha256_hex(create), "name": "Create", "type": "mutation", "body": create},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let path = manifest.clone();
+    let app = TestApp::spawn_configured(move |s| {
+        s.persisted_queries = Some(path);
+        s.require_persisted_queries = true;
+    })
+    .await;
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    let post = async |body: Value| {
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&bob)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json::<Value>().await.unwrap())
+    };
+    let by_hash = |doc: &str| json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(doc)}}});
+    let (status, body) = post(by_hash(create)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["createContact"]["id"].is_string(), "{body}");
+    let (_, body) = post(by_hash(count)).await;
+    assert_eq!(body["data"]["contacts"]["totalCount"], 1, "{body}");
+    let (_, body) = post(json!({"query": count, "extensions": by_hash(count)["extensions"]})).await;
+    assert_eq!(
+        body["data"]["contacts"]["totalCount"], 1,
+        "query and its hash: {body}"
+    );
+
+    let reason = |b: &Value| b["errors"][0]["extensions"]["reason"].clone();
+    let (status, body) = post(
+        json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "ab".repeat(32)}}}),
+    )
+    .await;
+    assert_eq!(
+        (status, reason(&body)),
+        (400, json!("PERSISTED_QUERY_NOT_FOUND")),
+        "{body}"
+    );
+    let (status, body) = post(
+        json!({"query": "{ contacts { totalCount } }", "extensions": by_hash(count)["extensions"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, reason(&body)),
+        (400, json!("PERSISTED_QUERY_HASH_MISMATCH")),
+        "{body}"
+    );
+    let (status, body) = post(json!({"query": "{ contacts { totalCount } }"})).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (400, json!("PERSISTED_QUERY_REQUIRED")),
+        "{body}"
+    );
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    // The platform admin's playground sends whatever is typed.
+    let body = app
+        .gql(
+            Some(&app.admin_token()),
+            "{ tenants { nodes { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["tenants"]["nodes"][0]["name"], "Acme",
+        "{body}"
+    );
+
+    // Over GET, a hash runs a listed query — and never a listed mutation.
+    let get = async |doc: &str| {
+        let ext = by_hash(doc)["extensions"].to_string();
+        app.client
+            .get(format!("{}/graphql", app.address))
+            .query(&[("extensions", ext.as_str())])
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap()
+    };
+    let res = get(count).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["data"]["contacts"]["totalCount"],
+        1
+    );
+    assert_eq!(get(create).await.status(), 405);
+}

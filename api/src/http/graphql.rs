@@ -238,7 +238,12 @@ pub async fn get(
     let Some(media) = negotiate(&req) else {
         return not_acceptable(&request_id);
     };
-    let (Some(params), Some(query)) = (params, query) else {
+    let persisted_only = params
+        .as_ref()
+        .and_then(|p| p.extensions.as_deref())
+        .is_some_and(|e| e.contains("persistedQuery"));
+    let (Some(params), Some(query)) = (params, query.or_else(|| persisted_only.then(String::new)))
+    else {
         let body = error_body("a `query` parameter is required", code::BAD_USER_INPUT);
         return reply(StatusCode::BAD_REQUEST, media, &body, &request_id);
     };
@@ -257,7 +262,10 @@ pub async fn get(
                     serde_json::Value::Object(map),
                 ));
             }
-            Ok(serde_json::Value::Object(_)) => {}
+            Ok(serde_json::Value::Object(map)) => {
+                request.extensions =
+                    serde_json::from_value(serde_json::Value::Object(map)).unwrap_or_default();
+            }
             _ => {
                 let body = error_body(
                     &format!("`{field}` must be a JSON object"),
@@ -266,6 +274,10 @@ pub async fn get(
                 return reply(StatusCode::BAD_REQUEST, media, &body, &request_id);
             }
         }
+    }
+    // A hash names its document now, so the check below sees what would run.
+    if let Err(refusal) = state.persisted.fill(&mut request) {
+        return persisted_refusal(refusal, media, &request_id);
     }
     // Mutations change state and must never ride on a GET (which caches and prefetches).
     if selected_operation_is_mutation(&mut request) {
@@ -294,9 +306,19 @@ fn selected_operation_is_mutation(request: &mut async_graphql::Request) -> bool 
     })
 }
 
+fn persisted_refusal(
+    refusal: super::persisted::Refusal,
+    media: MediaType,
+    request_id: &RequestId,
+) -> HttpResponse {
+    let mut body = error_body(refusal.message(), code::BAD_USER_INPUT);
+    body["errors"][0]["extensions"]["reason"] = refusal.reason().into();
+    reply(StatusCode::BAD_REQUEST, media, &body, request_id)
+}
+
 async fn execute(
     req: HttpRequest,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     state: web::Data<AppState>,
     media: MediaType,
     request_id: RequestId,
@@ -366,14 +388,20 @@ async fn execute(
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         return response;
     }
+    let privileged = caller
+        .as_ref()
+        .is_some_and(|c| c.role == crate::auth::Role::PlatformAdmin);
+    if let Err(refusal) = state.persisted.resolve(&mut request, privileged) {
+        state
+            .metrics
+            .request("invalid", code::BAD_USER_INPUT, started.elapsed());
+        return persisted_refusal(refusal, media, &request_id);
+    }
     let mut request = request.data(crate::graphql::RequestMeta {
         request_id: request_id.to_string(),
     });
     let operation = root_field(&mut request);
     span.0.record("operation", operation.as_str());
-    let privileged = caller
-        .as_ref()
-        .is_some_and(|c| c.role == crate::auth::Role::PlatformAdmin);
     let schema = match &state.strict_schema {
         Some(strict) if !privileged => {
             if asks_for_the_schema(&mut request) {

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod cors;
 pub mod graphql;
+pub mod persisted;
 pub mod playground;
 pub mod rate_limit;
 
@@ -33,6 +34,7 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub gauges: Gauges,
     pub rate_limits: rate_limit::RateLimits,
+    pub persisted: persisted::PersistedQueries,
     /// The runtime that owns the database pool. actix-web serves HTTP on one
     /// single-threaded runtime per worker; a pooled connection's socket belongs to the
     /// runtime that opened it, and using it from another waits on that runtime's I/O
