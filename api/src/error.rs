@@ -11,8 +11,13 @@ pub enum ServiceError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// `more`: the input's other invalid fields, reported together.
     #[error("{message}")]
-    Validation { field: String, message: String },
+    Validation {
+        field: String,
+        message: String,
+        more: Vec<Invalid>,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("authentication required")]
@@ -31,6 +36,7 @@ impl From<Invalid> for ServiceError {
         Self::Validation {
             field: value.field,
             message: value.message,
+            more: value.more,
         }
     }
 }
@@ -114,8 +120,24 @@ impl ErrorExtensions for ServiceError {
         }
         async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
             e.set("code", self.code());
-            if let Self::Validation { field, .. } = self {
+            if let Self::Validation {
+                field,
+                message,
+                more,
+            } = self
+            {
                 e.set("field", field.as_str());
+                if !more.is_empty() {
+                    let entry = |f: &str, m: &str| {
+                        let mut map = async_graphql::indexmap::IndexMap::new();
+                        map.insert(async_graphql::Name::new("field"), f.into());
+                        map.insert(async_graphql::Name::new("message"), m.into());
+                        async_graphql::Value::Object(map)
+                    };
+                    let mut all = vec![entry(field, message)];
+                    all.extend(more.iter().map(|i| entry(&i.field, &i.message)));
+                    e.set("fields", async_graphql::Value::List(all));
+                }
             }
         })
     }

@@ -599,7 +599,7 @@ async fn an_erasure_leaves_none_of_the_subject_in_any_table_or_file_except_what_
     app: TestApp,
 ) {
     let (tenant, bob) = app.tenant_with_token("Acme").await;
-    let gone = contact(&app, &bob, json!({"firstName": "Zenobia", "lastName": "Quaxfield", "emails": [{"address": "zq-erase@example.test"}], "phones": [{"number": "+4420719990001"}], "employer": "Quaxfield Works", "customFields": {"note": "Zenobia prefers mornings"}})).await;
+    let gone = contact(&app, &bob, json!({"firstName": "Zenobia", "lastName": "Quaxfield", "emails": [{"address": "zq-erase@example.test"}], "phones": [{"number": "+442071999000"}], "employer": "Quaxfield Works", "customFields": {"note": "Zenobia prefers mornings"}})).await;
     let held = contact(&app, &bob, json!({"firstName": "Hildegard", "lastName": "Holdsworth", "emails": [{"address": "hh-hold@example.test"}]})).await;
     let other = contact(
         &app,
@@ -715,8 +715,8 @@ async fn an_erasure_leaves_none_of_the_subject_in_any_table_or_file_except_what_
         "Quaxfield",
         "quaxfield",
         "zq-erase@example.test",
-        "+4420719990001",
-        "4420719990001",
+        "+442071999000",
+        "442071999000",
     ];
     let rows = every_row(&app).await;
     for (table, row) in &rows {

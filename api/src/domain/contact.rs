@@ -104,43 +104,51 @@ pub struct Email {
 }
 
 impl Email {
-    /// Accepts `local@domain` with a dotted domain of letters, digits and hyphens; lower-cases
-    /// the domain (the local part is case-sensitive in principle).
+    /// Accepts an address as RFC 5322 and, for internationalised ones, RFC 6531 have it
+    /// (the `email_address` crate checks the local part; IDNA, UTS 46, the domain), and
+    /// keeps one canonical form, so search and erasure find an address however it was
+    /// typed: the local part as given, the domain lower-cased and in Unicode
+    /// (`ada@xn--r8jz45g.jp` and `ada@例え.JP` are both `ada@例え.jp`).
     ///
     /// # Errors
     /// [`Invalid`] naming `field`.
     pub fn parse(field: &str, address: &str, kind: EmailKind) -> Result<Self, Invalid> {
         let bad = || Invalid::new(field, format!("{field} is not a valid email address"));
         let address = address.trim();
-        if address.len() > 254 {
+        if address.chars().count() > 254 {
             return Err(Invalid::new(
                 field,
                 format!("{field} must be at most 254 characters"),
             ));
         }
         let (local, domain) = address.rsplit_once('@').ok_or_else(bad)?;
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && !local.starts_with('.')
-            && !local.ends_with('.')
-            && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
-        let labels: Vec<&str> = domain.split('.').collect();
+        let ascii = idna::domain_to_ascii(domain).map_err(|_| bad())?;
+        let labels: Vec<&str> = ascii.split('.').collect();
         let domain_ok = labels.len() >= 2
+            && ascii.len() <= 253
             && labels.iter().all(|l| {
                 !l.is_empty()
                     && l.len() <= 63
                     && !l.starts_with('-')
                     && !l.ends_with('-')
                     && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        let local_ok = !local.is_empty()
+            && local.chars().count() <= 64
+            && email_address::EmailAddress::parse_with_options(
+                &format!("{local}@{ascii}"),
+                email_address::Options::default().without_display_text(),
+            )
+            .is_ok();
         if !(local_ok && domain_ok) {
             return Err(bad());
         }
+        let (unicode, _) = idna::domain_to_unicode(&ascii);
         Ok(Self {
-            address: format!("{local}@{}", domain.to_ascii_lowercase()),
+            address: format!("{local}@{unicode}"),
             kind,
         })
     }
@@ -155,7 +163,10 @@ pub struct Phone {
 }
 
 impl Phone {
-    /// Accepts E.164, ignoring spaces, dashes, dots and parentheses people type.
+    /// Accepts an international number (`+`, country code, number; spaces, dashes, dots
+    /// and parentheses as people type them are ignored) that libphonenumber's metadata
+    /// (the `phonenumber` crate) knows as a real number of a real country, and stores it
+    /// as E.164: `+999123456789` is refused, there is no country code 999.
     ///
     /// # Errors
     /// [`Invalid`] naming `field`.
@@ -165,18 +176,25 @@ impl Phone {
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
             .collect();
-        let digits = compact.strip_prefix('+').unwrap_or("");
-        let ok = (7..=15).contains(&digits.len())
-            && digits.chars().all(|c| c.is_ascii_digit())
-            && !digits.starts_with('0');
-        if !ok {
-            return Err(Invalid::new(
+        let bad = |why: &str| {
+            Invalid::new(
                 field,
-                format!("{field} must be an E.164 phone number such as +442071234567"),
-            ));
+                format!("{field} {why}: give it in international form, such as +442071234567"),
+            )
+        };
+        let digits = compact
+            .strip_prefix('+')
+            .ok_or_else(|| bad("has no country code"))?;
+        if !(7..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad("is not a phone number"));
+        }
+        let parsed =
+            phonenumber::parse(None, &compact).map_err(|_| bad("is not a phone number"))?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(bad("is not a valid number for its country"));
         }
         Ok(Self {
-            number: compact,
+            number: parsed.format().mode(phonenumber::Mode::E164).to_string(),
             kind,
         })
     }
@@ -375,8 +393,28 @@ mod tests {
             "a b@example.com",
             "ada@exa_mple.com",
             "ada..l@example.com",
+            "ada@127.0.0.1",
+            "ada@-example.com",
         ] {
             assert!(Email::parse("e", bad, EmailKind::Work).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn internationalised_addresses_are_accepted_in_one_canonical_form() {
+        for (typed, stored) in [
+            ("ada@例え.jp", "ada@例え.jp"),
+            ("ada@xn--r8jz45g.jp", "ada@例え.jp"),
+            ("ada@例え.JP", "ada@例え.jp"),
+            ("josé@bücher.de", "josé@bücher.de"),
+            ("josé@xn--bcher-kva.de", "josé@bücher.de"),
+            ("用户@例子.广告", "用户@例子.广告"),
+        ] {
+            assert_eq!(
+                Email::parse("e", typed, EmailKind::Work).map(|e| e.address),
+                Ok(stored.to_owned()),
+                "{typed}"
+            );
         }
     }
 
@@ -393,8 +431,23 @@ mod tests {
             "+12",
             "+1234567890123456",
             "+44abc1234567",
+            "+999123456789",
+            "+4420719990001",
+            "+1 202 555",
         ] {
             assert!(Phone::parse("p", bad, PhoneKind::Mobile).is_err(), "{bad}");
+        }
+        for (typed, stored) in [
+            ("+33 1 42 68 53 00", "+33142685300"),
+            ("+1 (415) 555-0100", "+14155550100"),
+            ("+49 30 901820", "+4930901820"),
+            ("+81 3-1234-5678", "+81312345678"),
+        ] {
+            assert_eq!(
+                Phone::parse("p", typed, PhoneKind::Mobile).map(|p| p.number),
+                Ok(stored.to_owned()),
+                "{typed}"
+            );
         }
     }
 

@@ -44,11 +44,13 @@ pub use ids::{
     RetentionPolicyId, SubprocessorId, TenantId, TermsId, TransferId, WebhookId,
 };
 
-/// A value rejected at the edge, naming the input field at fault.
+/// A value rejected at the edge, naming the input field at fault — and, when an input
+/// had several, the others in `more`, so a client fixes them all at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
     pub field: String,
     pub message: String,
+    pub more: Vec<Invalid>,
 }
 
 impl Invalid {
@@ -56,7 +58,60 @@ impl Invalid {
         Self {
             field: field.into(),
             message: message.into(),
+            more: Vec::new(),
         }
+    }
+
+    /// The first of `problems`, carrying the rest; `None` when there are none.
+    pub fn all(problems: Vec<Invalid>) -> Option<Self> {
+        let mut flat = problems.into_iter().flat_map(Invalid::flatten);
+        let mut first = flat.next()?;
+        first.more = flat.collect();
+        Some(first)
+    }
+
+    /// This problem and every one it carries, each on its own.
+    pub fn flatten(self) -> Vec<Invalid> {
+        let mut out = vec![Invalid::new(self.field, self.message)];
+        out.extend(self.more.into_iter().flat_map(Invalid::flatten));
+        out
+    }
+}
+
+/// Gathers the problems of an input checked field by field: each check's value, or its
+/// problem kept for the one error reporting them all.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<Invalid>);
+
+impl Problems {
+    /// The value of `checked`, or the type's default with the problem kept.
+    pub fn keep<T: Default>(&mut self, checked: Result<T, Invalid>) -> T {
+        checked.unwrap_or_else(|e| {
+            self.0.push(e);
+            T::default()
+        })
+    }
+
+    /// Every item checked; the problems of all of them kept.
+    pub fn each<T, U>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        check: impl Fn(usize, T) -> Result<U, Invalid>,
+    ) -> Vec<U> {
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            match check(i, item) {
+                Ok(v) => out.push(v),
+                Err(e) => self.0.push(e),
+            }
+        }
+        out
+    }
+
+    /// # Errors
+    /// Every problem kept, as one [`Invalid`].
+    pub fn finish(self) -> Result<(), Invalid> {
+        Invalid::all(self.0).map_or(Ok(()), Err)
     }
 }
 

@@ -10,7 +10,7 @@ use sea_orm::DatabaseTransaction;
 use super::{Actor, RequestCtx};
 use crate::auth::{ActorKind, Caller, Role};
 use crate::domain::instruction::Purpose;
-use crate::domain::{InstructionId, SubprocessorId, TenantId};
+use crate::domain::{InstructionId, Invalid, SubprocessorId, TenantId};
 use crate::error::ServiceError;
 use crate::tenancy::{self, Mode};
 
@@ -302,10 +302,7 @@ pub async fn account(
     let (wanted, viewer) = match (caller.actor_kind(), caller.tenant, id) {
         (ActorKind::PlatformAdmin, _, Some(id)) => (id, Viewer::PlatformAdmin),
         (ActorKind::PlatformAdmin, _, None) => {
-            return Err(ServiceError::Validation {
-                field: "id".into(),
-                message: "id is required for a platform admin".into(),
-            });
+            return Err(Invalid::new("id", "id is required for a platform admin").into());
         }
         (_, Some(own), None) => (own, Viewer::Tenant(own)),
         (_, Some(own), Some(id)) if id == own => (own, Viewer::Tenant(own)),

@@ -108,67 +108,63 @@ fn optional(
 }
 
 impl ContactInput {
-    /// Validates every field present.
+    /// Validates every field present, and reports every one at fault.
     ///
     /// # Errors
-    /// [`Invalid`] naming the first field at fault, e.g. `emails[1].address`.
+    /// [`Invalid`] naming the first field at fault, e.g. `emails[1].address`, and
+    /// carrying the others.
     pub fn into_changes(self) -> Result<ContactChanges, Invalid> {
-        let emails = self
-            .emails
-            .map(|list| {
-                bounded_list("emails", &list, MAX_EMAILS)?;
-                list.iter()
-                    .enumerate()
-                    .map(|(i, e)| Email::parse(&format!("emails[{i}].address"), &e.address, e.kind))
-                    .collect::<Result<Vec<_>, _>>()
+        let mut p = crate::domain::Problems::default();
+        let emails = self.emails.map(|list| {
+            p.keep(bounded_list("emails", &list, MAX_EMAILS));
+            p.each(&list, |i, e| {
+                Email::parse(&format!("emails[{i}].address"), &e.address, e.kind)
             })
-            .transpose()?;
-        let phones = self
-            .phones
-            .map(|list| {
-                bounded_list("phones", &list, MAX_PHONES)?;
-                list.iter()
-                    .enumerate()
-                    .map(|(i, p)| Phone::parse(&format!("phones[{i}].number"), &p.number, p.kind))
-                    .collect::<Result<Vec<_>, _>>()
+        });
+        let phones = self.phones.map(|list| {
+            p.keep(bounded_list("phones", &list, MAX_PHONES));
+            p.each(&list, |i, ph| {
+                Phone::parse(&format!("phones[{i}].number"), &ph.number, ph.kind)
             })
-            .transpose()?;
-        let addresses = self
-            .addresses
-            .map(|list| {
-                bounded_list("addresses", &list, MAX_ADDRESSES)?;
-                list.iter()
-                    .enumerate()
-                    .map(|(i, a)| {
-                        PostalAddress::parse(
-                            &format!("addresses[{i}]"),
-                            PostalAddressParts {
-                                kind: a.kind,
-                                lines: &a.lines,
-                                city: a.city.as_deref(),
-                                region: a.region.as_deref(),
-                                postal_code: a.postal_code.as_deref(),
-                                country: &a.country,
-                            },
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()
+        });
+        let addresses = self.addresses.map(|list| {
+            p.keep(bounded_list("addresses", &list, MAX_ADDRESSES));
+            p.each(&list, |i, a| {
+                PostalAddress::parse(
+                    &format!("addresses[{i}]"),
+                    PostalAddressParts {
+                        kind: a.kind,
+                        lines: &a.lines,
+                        city: a.city.as_deref(),
+                        region: a.region.as_deref(),
+                        postal_code: a.postal_code.as_deref(),
+                        country: &a.country,
+                    },
+                )
             })
-            .transpose()?;
+        });
+        let first_name = p.keep(name("firstName", self.first_name));
+        let last_name = p.keep(name("lastName", self.last_name));
+        let employer = p.keep(optional("employer", self.employer, MAX_NAME));
+        let job_title = p.keep(optional("jobTitle", self.job_title, MAX_NAME));
+        let custom_fields = p.keep(
+            self.custom_fields
+                .map(|Json(v)| parse_custom_fields("customFields", v))
+                .transpose(),
+        );
+        let tags = p.keep(self.tags.map(|t| parse_tags("tags", &t)).transpose());
+        p.finish()?;
         let marketing = self.marketing_preferences;
         Ok(ContactChanges {
-            first_name: name("firstName", self.first_name)?,
-            last_name: name("lastName", self.last_name)?,
+            first_name,
+            last_name,
             emails,
             phones,
             addresses,
-            employer: optional("employer", self.employer, MAX_NAME)?,
-            job_title: optional("jobTitle", self.job_title, MAX_NAME)?,
-            custom_fields: self
-                .custom_fields
-                .map(|Json(v)| parse_custom_fields("customFields", v))
-                .transpose()?,
-            tags: self.tags.map(|t| parse_tags("tags", &t)).transpose()?,
+            employer,
+            job_title,
+            custom_fields,
+            tags,
             source: self.source,
             marketing_email: marketing.as_ref().and_then(|m| m.email),
             marketing_sms: marketing.as_ref().and_then(|m| m.sms),
