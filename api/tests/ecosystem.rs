@@ -81,12 +81,12 @@ fn chromium() -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// A virtualenv with `examples/python/requirements.txt`, kept under `target/`.
-fn python() -> Result<PathBuf, String> {
+/// A virtualenv named `name` under `target/` with the pinned `requirements` (a path in
+/// the repository) installed; returns its `bin/`.
+fn virtualenv(name: &str, requirements: &str) -> Result<PathBuf, String> {
     let _one = SETUP.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("py-venv");
-    let wanted = std::fs::read_to_string(repo().join("examples/python/requirements.txt"))
-        .map_err(|e| e.to_string())?;
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let wanted = std::fs::read_to_string(repo().join(requirements)).map_err(|e| e.to_string())?;
     let marker = venv.join("installed-requirements.txt");
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
         run(Command::new("python3")
@@ -94,10 +94,15 @@ fn python() -> Result<PathBuf, String> {
             .arg(&venv))?;
         run(Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(repo().join("examples/python/requirements.txt")))?;
+            .arg(repo().join(requirements)))?;
         std::fs::write(&marker, &wanted).map_err(|e| e.to_string())?;
     }
-    Ok(venv.join("bin/python"))
+    Ok(venv.join("bin"))
+}
+
+/// The virtualenv of `examples/python`.
+fn python() -> Result<PathBuf, String> {
+    virtualenv("py-venv", "examples/python/requirements.txt").map(|bin| bin.join("python"))
 }
 
 /// A clock the test moves (a partner's subprocessor takes effect 30 days after it is
@@ -349,4 +354,69 @@ async fn a_python_gql_client_runs_a_controllers_day_and_a_partners_day() {
         .unwrap_or_else(|e| panic!("{e}"));
     let summary: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
     assert!(summary["partnerRecords"].as_u64().unwrap() >= 3, "{out}");
+}
+
+/// schemathesis's GraphQL mode against the live schema, as a controller's admin and as a
+/// platform admin: every generated operation may be refused, none may answer `INTERNAL`
+/// or crash the server (`tests/fuzz/hooks.py` holds the check). Cases per operation:
+/// `CUSTODIAN_FUZZ_EXAMPLES` (8 by default: about 1,250 cases in all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_graphql_finds_no_internal_error_and_no_crash() {
+    let bin = match virtualenv("fuzz-venv", "tests/fuzz/requirements.txt") {
+        Ok(bin) => bin,
+        Err(e) => return unavailable("schemathesis", &e),
+    };
+    let server = Server::start(vec![]).await;
+    let tenant = server.tenant("Fuzz").await;
+    let examples = std::env::var("CUSTODIAN_FUZZ_EXAMPLES").unwrap_or_else(|_| "8".into());
+    let fuzz = |token: &str, examples: &str, selftest: bool| {
+        let mut cmd = Command::new(bin.join("st"));
+        cmd.args(["run", &format!("{}/graphql", server.base)])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args([
+                "-n",
+                examples,
+                "--phases",
+                "fuzzing",
+                "-c",
+                "no_internal_errors",
+            ])
+            .args(["--no-color", "-w", "2"])
+            .env("SCHEMATHESIS_HOOKS", "hooks")
+            .env("PYTHONPATH", repo().join("tests/fuzz"))
+            .current_dir(repo().join("tests/fuzz"));
+        if selftest {
+            cmd.env("CUSTODIAN_FUZZ_SELFTEST", "1");
+        }
+        cmd
+    };
+    let controller = server.token(Role::ControllerAdmin, Some(&tenant), "bob");
+    assert!(
+        blocking(fuzz(&controller, "1", true)).await.is_err(),
+        "the check must be able to fail"
+    );
+    let mut cases = 0;
+    for token in [controller, server.admin()] {
+        let out = blocking(fuzz(&token, &examples, false))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let generated: u64 = out
+            .lines()
+            .find(|l| l.contains(" generated, "))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no summary in:\n{out}"));
+        cases += generated;
+    }
+    eprintln!("schemathesis: {cases} generated cases, none INTERNAL");
+    if examples == "8" {
+        assert!(cases >= 1_000, "{cases} cases");
+    }
+    let health = server
+        .client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the server is still up");
 }
