@@ -22,8 +22,9 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("authentication required")]
     Unauthenticated,
-    /// Never shown to clients: logged with the request id, reported as `INTERNAL`.
-    #[error("database error")]
+    /// Never shown to clients: logged with the request id, reported as `INTERNAL` (or as
+    /// the retryable `RATE_LIMITED` when the database was only unavailable).
+    #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
     /// A fault that is not the database's (a part of the server that stopped, output that
     /// could not be written): like `Db`, logged and reported as `INTERNAL`.
@@ -75,30 +76,51 @@ impl ServiceError {
             Self::Validation { .. } => code::BAD_USER_INPUT,
             Self::Forbidden(_) => code::FORBIDDEN,
             Self::Unauthenticated => code::UNAUTHENTICATED,
-            Self::Db(e) if overloaded(e) => code::RATE_LIMITED,
+            Self::Db(_) | Self::Internal(_) if self.transient() => code::RATE_LIMITED,
             Self::Db(_) | Self::Internal(_) => code::INTERNAL,
         }
     }
 }
 
-/// The database was too busy, not wrong: no pooled connection came within the acquire
-/// timeout, or a statement ran past `statement_timeout` (SQLSTATE 57014). Retrying later
-/// can succeed, so these answer the retryable `RATE_LIMITED`, not `INTERNAL`.
-pub fn overloaded(e: &sea_orm::DbErr) -> bool {
-    match e {
-        sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => true,
-        other => other
-            .to_string()
-            .contains("canceling statement due to statement timeout"),
+impl ServiceError {
+    /// The database was unavailable or too busy, not wrong: no pooled connection within
+    /// the acquire timeout, a statement past `statement_timeout` (SQLSTATE 57014), a
+    /// connection lost or refused while the server restarts (57P01, 57P03). Retrying
+    /// later can succeed, so these answer the retryable `RATE_LIMITED`, not `INTERNAL`.
+    pub fn transient(&self) -> bool {
+        let text = match self {
+            Self::Db(sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)) => {
+                return true;
+            }
+            Self::Db(e) => e.to_string(),
+            Self::Internal(text) => text.clone(),
+            _ => return false,
+        };
+        [
+            "canceling statement due to statement timeout",
+            "Failed to acquire connection",
+            "Connection pool timed out",
+            "Connection Error",
+            "error communicating with database",
+            "expected to read",
+            "terminating connection due to administrator command",
+            "the database system is starting up",
+            "the database system is shutting down",
+            "the database system is in recovery mode",
+            "connection was closed",
+            "Connection reset by peer",
+            "Connection refused",
+            "Broken pipe",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
     }
 }
 
 impl ErrorExtensions for ServiceError {
     fn extend(&self) -> async_graphql::Error {
-        if let Self::Db(cause) = self
-            && overloaded(cause)
-        {
-            tracing::warn!(error = %cause, "the database is overloaded");
+        if matches!(self, Self::Db(_) | Self::Internal(_)) && self.transient() {
+            tracing::warn!(error = %self, "the database is unavailable or overloaded");
             return async_graphql::Error::new("the server is busy; retry shortly").extend_with(
                 |_, e| {
                     e.set("code", code::RATE_LIMITED);
