@@ -74,8 +74,18 @@ async fn abusive_documents_are_refused_before_anything_runs(app: TestApp) {
         "{{ contacts {{ totalCount {} }} }}",
         "@include(if: true) ".repeat(17)
     );
-    let body = app.gql(Some(&bob), &directives, json!({})).await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    refused_as(&app, &bob, &directives, "directives").await;
+    // Complexity: fragments count each time they are spread (30 aliases × 20 spreads × 10
+    // fields is past 5,000, in a few hundred tokens).
+    let heavy: Vec<String> = (0..30)
+        .map(|i| format!("a{i}: contacts {{ nodes {{ ...G }} }}"))
+        .collect();
+    let heavy = format!(
+        "{{ {} }} fragment G on Contact {{ {} }} fragment F on Contact {{ id firstName lastName employer jobTitle tags version createdAt updatedAt source }}",
+        heavy.join(" "),
+        "...F ".repeat(20)
+    );
+    refused_as(&app, &bob, &heavy, "complexity").await;
 
     // A page larger than 100 rows is refused with the field named.
     let body = app

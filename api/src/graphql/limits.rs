@@ -11,7 +11,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::ValidationResult;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Positioned, ServerError, ServerResult, Variables};
 
@@ -23,6 +26,10 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_INTROSPECTION_DEPTH: usize = 16;
 /// The engine's own bound on nesting while it parses (async-graphql's default).
 pub const RECURSION_DEPTH: usize = 32;
+/// Most directives on one field (the engine counts them).
+pub const MAX_DIRECTIVES: usize = 16;
+/// The engine's complexity bound (aliases count as fields).
+pub const MAX_COMPLEXITY: usize = 5_000;
 /// Most aliased fields in one document, counted where their fragments are spread: an
 /// alias is how a query repeats an expensive field under many names.
 pub const MAX_ALIASES: usize = 30;
@@ -71,12 +78,42 @@ impl Extension for DocumentLimitsExtension {
                          levels (a fragment that spreads itself?)"
                     ),
                 )
+            } else if e
+                .message
+                .starts_with("The number of directives on the field")
+            {
+                exceeded("directives", MAX_DIRECTIVES, e.message)
             } else {
                 e
             }
         })?;
         check(&document)?;
         Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    if e.message.starts_with("Query is too complex") {
+                        exceeded(
+                            "complexity",
+                            MAX_COMPLEXITY,
+                            format!(
+                                "the query is too complex; at most {MAX_COMPLEXITY} is allowed"
+                            ),
+                        )
+                    } else {
+                        e
+                    }
+                })
+                .collect()
+        })
     }
 }
 

@@ -10,16 +10,12 @@ use crate::ledger::Ledger;
 
 pub type CustodianSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Bounds on what one request may ask for (depth: see `limits`). Aliases count as
-/// fields, so a query cannot multiply its cost by repeating a field under many names.
-pub const MAX_COMPLEXITY: usize = 5_000;
-
 /// The schema without data: enough to print the SDL.
 pub fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .extension(super::limits::DocumentLimits)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_directives(16)
+        .limit_complexity(super::limits::MAX_COMPLEXITY)
+        .limit_directives(super::limits::MAX_DIRECTIVES)
 }
 
 /// What resolvers read from the schema's data.
