@@ -3,10 +3,9 @@
 //! the server's on a schedule (never by a scrape), one tenant at a time under its pin.
 
 use chrono::Duration;
-use entities::{access_pending, privacy_request, tenant};
+use entities::{access_pending, privacy_request};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use crate::domain::TenantId;
 use crate::domain::privacy::RequestStatus;
 use crate::error::ServiceError;
 use crate::policy::{self, Mode, RequestCtx};
@@ -28,14 +27,7 @@ pub struct Gauges {
 /// # Errors
 /// `Db`.
 pub async fn read(ctx: &RequestCtx<'_>) -> Result<Gauges, ServiceError> {
-    let registry = policy::job_registry(ctx).await?;
-    let tenants: Vec<TenantId> = tenant::Entity::find()
-        .all(&*registry)
-        .await?
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
-    registry.commit().await?;
+    let tenants = super::tenants::all_ids(ctx).await?;
     let open = [RequestStatus::Received, RequestStatus::InProgress].map(RequestStatus::as_str);
     let window = ctx.now + Duration::days(super::webhooks::DUE_NOTICE_DAYS);
     let mut g = Gauges::default();

@@ -1,7 +1,7 @@
 //! Controller accounts.
 
 use entities::tenant;
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, QuerySelect};
 
 use super::to_json;
 use crate::domain::TenantId;
@@ -16,6 +16,22 @@ use crate::policy::{self, Mode, RequestCtx};
 /// # Errors
 /// `Unauthenticated`/`Forbidden` for anyone but a platform admin; `Db`.
 #[tracing::instrument(skip_all)]
+/// Every tenant's id, for one of the processor's jobs that visits them in turn.
+///
+/// # Errors
+/// `Forbidden` outside a job; `Db`.
+pub async fn all_ids(ctx: &RequestCtx<'_>) -> Result<Vec<TenantId>, ServiceError> {
+    let registry = policy::job_registry(ctx).await?;
+    let ids = tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::Id)
+        .into_tuple::<TenantId>()
+        .all(&*registry)
+        .await?;
+    registry.commit().await?;
+    Ok(ids)
+}
+
 pub async fn create(ctx: &RequestCtx<'_>, new: NewTenant) -> Result<tenant::Model, ServiceError> {
     let now = ctx.now;
     let id = TenantId::new();

@@ -219,14 +219,7 @@ pub(crate) async fn enqueue_for_all(
 /// # Errors
 /// `Db`.
 pub async fn enqueue_due_requests(ctx: &RequestCtx<'_>) -> Result<(), ServiceError> {
-    let registry = policy::job_registry(ctx).await?;
-    let tenants: Vec<TenantId> = tenant::Entity::find()
-        .all(&*registry)
-        .await?
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
-    registry.commit().await?;
+    let tenants = super::tenants::all_ids(ctx).await?;
     let running = [RequestStatus::Received, RequestStatus::InProgress].map(RequestStatus::as_str);
     for t in tenants {
         let tx = policy::job_tenant(ctx, t, Mode::Write).await?;
