@@ -199,6 +199,72 @@ enum LedgerCommand {
         #[command(flatten)]
         storage: StorageSettings,
     },
+    /// Sign a checkpoint of a tenant's ledger now and print it (servers also issue them
+    /// on a schedule, --checkpoint-every-seconds).
+    Checkpoint {
+        /// The tenant (controller) id.
+        #[arg(long)]
+        tenant: String,
+        /// The ledger's name, as the servers use it (--ledger-name).
+        #[arg(long, env = "CUSTODIAN_LEDGER_NAME", default_value = "custodian.local")]
+        ledger_name: String,
+        /// The deployment's signing key; default `<data-dir>/signing-ed25519.key`.
+        #[arg(long, env = "CUSTODIAN_SIGNING_KEY_FILE")]
+        signing_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        storage: StorageSettings,
+    },
+    /// Print a proof bundle: that record --seq is in a checkpoint (default the latest,
+    /// or --tree-size), or with --from that a checkpoint extends the one of --from records.
+    Prove {
+        /// The tenant (controller) id.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, conflicts_with = "from", required_unless_present = "from")]
+        seq: Option<i64>,
+        #[arg(long)]
+        from: Option<u64>,
+        #[arg(long)]
+        tree_size: Option<u64>,
+        #[command(flatten)]
+        storage: StorageSettings,
+    },
+    /// Check a proof bundle offline, with only the ledger's verifier key; exits non-zero,
+    /// saying why, when it does not hold.
+    VerifyProof {
+        /// The bundle (`bundle` of accessRecordProof or ledgerConsistencyProof, as a file).
+        file: PathBuf,
+        /// The verifier key (`name+id+key`, from /.well-known/custodian/ledger-key), or a
+        /// file holding it.
+        #[arg(long)]
+        key: String,
+        /// Accept only a proof of this tenant's log.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// A controller's witness: fetch the latest checkpoint and accept it only if it
+    /// extends the one kept in --state (run it daily; it exits non-zero on a rolled-back,
+    /// forked or rewritten log and keeps the old checkpoint).
+    Watch {
+        /// The kept checkpoint; created on the first run.
+        #[arg(long)]
+        state: PathBuf,
+        /// The verifier key, or a file holding it (see verify-proof).
+        #[arg(long)]
+        key: String,
+        /// Ask the server to sign a fresh checkpoint first.
+        #[arg(long)]
+        issue: bool,
+        /// Accept only this tenant's log.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The server.
+        #[arg(long, env = "CUSTODIAN_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The controller admin's token.
+        #[arg(long, env = "CUSTODIAN_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Benchmark only: append `count` synthetic read records to a tenant's chain.
     #[command(hide = true)]
     BenchFill {
@@ -361,12 +427,83 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A verifier key given inline (`name+id+key`) or as a file holding it.
+fn verifier_key(given: &str) -> anyhow::Result<String> {
+    if given.contains('+') {
+        return Ok(given.trim().to_owned());
+    }
+    Ok(std::fs::read_to_string(given)
+        .map_err(|e| anyhow::anyhow!("--key {given}: neither a verifier key nor a readable file ({e})"))?
+        .trim()
+        .to_owned())
+}
+
+fn tenant_arg(tenant: Option<&str>) -> anyhow::Result<Option<TenantId>> {
+    tenant
+        .map(|t| TenantId::parse(t).map_err(|_| anyhow::anyhow!("--tenant must be a UUID")))
+        .transpose()
+}
+
 async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
     let (tenant, storage) = match &command {
+        LedgerCommand::VerifyProof { file, key, tenant } => {
+            let bundle = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let proved = ledger::checkpoint::verify_bundle(
+                &bundle,
+                &verifier_key(key)?,
+                tenant_arg(tenant.as_deref())?,
+            )
+            .map_err(|e| anyhow::anyhow!("the proof does not hold: {e}"))?;
+            let out = match proved {
+                ledger::checkpoint::Proved::Included { tenant, seq, size } => serde_json::json!({
+                    "valid": true, "proves": "inclusion", "tenant": tenant, "seq": seq, "treeSize": size,
+                }),
+                ledger::checkpoint::Proved::Consistent { tenant, old, new } => serde_json::json!({
+                    "valid": true, "proves": "consistency", "tenant": tenant, "fromSize": old, "toSize": new,
+                }),
+            };
+            println!("{out}");
+            return Ok(());
+        }
+        LedgerCommand::Watch {
+            state,
+            key,
+            issue,
+            tenant,
+            url,
+            token,
+        } => {
+            let watched = ledger::watch::watch(
+                url,
+                token,
+                &verifier_key(key)?,
+                state,
+                *issue,
+                tenant_arg(tenant.as_deref())?,
+            )
+            .await?;
+            let out = match watched {
+                ledger::watch::Watched::First(c) => serde_json::json!({
+                    "accepted": true, "tenant": c.tenant, "treeSize": c.size, "previousSize": null,
+                }),
+                ledger::watch::Watched::Extended { old, new } => serde_json::json!({
+                    "accepted": true, "tenant": new.tenant, "treeSize": new.size, "previousSize": old,
+                }),
+            };
+            println!("{out}");
+            return Ok(());
+        }
         LedgerCommand::Export {
             tenant, storage, ..
         }
         | LedgerCommand::Verify { tenant, storage }
+        | LedgerCommand::Checkpoint {
+            tenant, storage, ..
+        }
+        | LedgerCommand::Prove {
+            tenant, storage, ..
+        }
         | LedgerCommand::BenchFill {
             tenant, storage, ..
         } => (tenant, storage),
@@ -394,7 +531,46 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
             };
             eprintln!("exported {written} access records");
         }
-        LedgerCommand::BenchFill { .. } => {}
+        LedgerCommand::BenchFill { .. }
+        | LedgerCommand::VerifyProof { .. }
+        | LedgerCommand::Watch { .. } => {}
+        LedgerCommand::Checkpoint {
+            ledger_name,
+            signing_key_file,
+            storage,
+            ..
+        } => {
+            let key = signing_key_file
+                .unwrap_or_else(|| storage.data_dir.join(crate::signing::KEY_FILE));
+            let key = ledger::checkpoint::LogKey::new(
+                &ledger_name,
+                crate::signing::Signer::load(&key)?,
+            )?;
+            let issued = ledger::tree::issue(&db, &key, tenant, chrono::Utc::now()).await?;
+            print!("{}", issued.note);
+        }
+        LedgerCommand::Prove {
+            seq,
+            from,
+            tree_size,
+            ..
+        } => {
+            let tx = crate::tenancy::begin_pinned(&db, tenant, crate::tenancy::Mode::Snapshot)
+                .await?;
+            let bundle = match (seq, from) {
+                (Some(seq), _) => serde_json::to_string(
+                    &ledger::tree::inclusion_bundle(&tx, tenant, seq, tree_size).await?,
+                )?,
+                (None, Some(from)) => serde_json::to_string(
+                    &ledger::tree::consistency_bundle(&tx, tenant, from, tree_size)
+                        .await?
+                        .0,
+                )?,
+                (None, None) => anyhow::bail!("give --seq or --from"),
+            };
+            tx.commit().await?;
+            println!("{bundle}");
+        }
         LedgerCommand::Verify { .. } => {
             let v = ledger::queries::verify_tenant(&db, tenant).await?;
             println!(

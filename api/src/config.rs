@@ -150,6 +150,14 @@ pub struct ServeSettings {
     /// run `custodian purge` from a scheduler instead).
     #[arg(long, env = "CUSTODIAN_PURGE_EVERY_SECONDS", default_value_t = 0)]
     pub purge_every_seconds: u64,
+    /// Issue a signed checkpoint of every tenant's ledger that grew, every this many
+    /// seconds (0: only on demand, `issueLedgerCheckpoint` or `custodian ledger checkpoint`).
+    #[arg(long, env = "CUSTODIAN_CHECKPOINT_EVERY_SECONDS", default_value_t = 3600)]
+    pub checkpoint_every_seconds: u64,
+    /// The ledger's name: the signed-note key name of its checkpoints and the prefix of
+    /// each tenant's log origin (`<name>/<tenant id>`). Use the deployment's host name.
+    #[arg(long, env = "CUSTODIAN_LEDGER_NAME", default_value = "custodian.local")]
+    pub ledger_name: String,
     /// Deliver webhooks from this server (every second, from the outbox in the
     /// database; several servers may, each delivery is claimed by one).
     #[arg(
@@ -250,6 +258,8 @@ impl ServeSettings {
             processor_contact: None,
             signing_key_file: None,
             purge_every_seconds: 0,
+            checkpoint_every_seconds: 0,
+            ledger_name: "custodian.local".into(),
             deliver_webhooks: true,
             cors_allowed_origins: Vec::new(),
             gauges_every_seconds: 0,

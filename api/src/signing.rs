@@ -87,6 +87,17 @@ impl Signer {
         }
     }
 
+    /// The raw Ed25519 signature of `message`: for formats that frame it themselves (the
+    /// ledger's signed-note checkpoints).
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
+    /// The public key's 32 bytes.
+    pub fn public_key_bytes(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
     /// The public key, base64 (standard alphabet, padded).
     pub fn public_key(&self) -> String {
         STANDARD.encode(self.key.verifying_key().as_bytes())

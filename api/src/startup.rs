@@ -67,6 +67,7 @@ impl Application {
             clock.clone(),
         )?;
         let signer = crate::signing::Signer::load_or_create(&settings.signing_key_path())?;
+        let ledger_key = crate::ledger::checkpoint::LogKey::new(&settings.ledger_name, signer.clone())?;
         let offboarded = crate::service::offboarding::Offboarded::default();
         {
             let none = Ledger::disabled();
@@ -97,6 +98,14 @@ impl Application {
                 std::time::Duration::from_secs(settings.purge_every_seconds),
             ));
         }
+        if settings.checkpoint_every_seconds > 0 && !settings.bench_ledger_off {
+            tokio::spawn(checkpoint_on_schedule(
+                db.clone(),
+                ledger_key.clone(),
+                clock.clone(),
+                std::time::Duration::from_secs(settings.checkpoint_every_seconds),
+            ));
+        }
         let cors = crate::http::cors::Origins::parse(&settings.cors_allowed_origins)?;
         let persisted = crate::http::persisted::PersistedQueries::load(
             settings.persisted_queries.as_deref(),
@@ -110,6 +119,7 @@ impl Application {
             ledger,
             auth: auth.clone(),
             signer: signer.clone(),
+            ledger_key: ledger_key.clone(),
             offboarded: offboarded.clone(),
             processor: ProcessorDetails {
                 name: settings.processor_name.clone(),
@@ -123,6 +133,7 @@ impl Application {
             schema: graphql::schema::build(data),
             auth,
             signer,
+            ledger_key,
             offboarded,
             clock: state_clock,
             db: db.clone(),
@@ -170,6 +181,36 @@ impl Application {
     /// When the server fails while running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Signed checkpoints, every `every`, of each tenant whose chain grew since its latest
+/// one. A tenant that fails is logged and tried again at the next round.
+async fn checkpoint_on_schedule(
+    db: DatabaseConnection,
+    key: crate::ledger::checkpoint::LogKey,
+    clock: SharedClock,
+    every: std::time::Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let none = Ledger::disabled();
+        let ctx = crate::policy::RequestCtx::for_job(&db, &none, "checkpoint", clock.now());
+        let tenants = match crate::service::tenants::all_ids(&ctx).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list tenants to checkpoint; next round retries");
+                continue;
+            }
+        };
+        let mut issued = 0;
+        for tenant in tenants {
+            match crate::ledger::tree::issue(&db, &key, tenant, clock.now()).await {
+                Ok(_) => issued += 1,
+                Err(e) => tracing::error!(tenant_id = %tenant, error = %e, "checkpoint failed; next round retries"),
+            }
+        }
+        tracing::info!(tenants = issued, "ledger checkpoints issued");
     }
 }
 

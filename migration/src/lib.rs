@@ -17,6 +17,7 @@ mod m20261201_000010_terms;
 mod m20261201_000011_offboarding;
 mod m20261201_000012_disclosures;
 mod m20261201_000013_webhooks;
+mod m20261201_000014_ledger_proofs;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_offboarding::Migration),
             Box::new(m20261201_000012_disclosures::Migration),
             Box::new(m20261201_000013_webhooks::Migration),
+            Box::new(m20261201_000014_ledger_proofs::Migration),
         ]
     }
 }

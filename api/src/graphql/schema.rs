@@ -26,6 +26,7 @@ pub struct SchemaData {
     pub ledger: Ledger,
     pub auth: TokenAuthority,
     pub signer: crate::signing::Signer,
+    pub ledger_key: crate::ledger::checkpoint::LogKey,
     pub offboarded: crate::service::offboarding::Offboarded,
     pub processor: ProcessorDetails,
 }
@@ -51,6 +52,7 @@ fn with_data(
         .data(data.ledger)
         .data(data.auth)
         .data(data.signer)
+        .data(data.ledger_key)
         .data(data.offboarded)
         .data(data.processor)
         .finish()

@@ -25,6 +25,7 @@ pub struct AppState {
     pub auth: TokenAuthority,
     /// The deployment's signing key, whose public half is published for verifiers.
     pub signer: crate::signing::Signer,
+    pub ledger_key: crate::ledger::checkpoint::LogKey,
     /// Tenants offboarded: their tokens are refused.
     pub offboarded: crate::service::offboarding::Offboarded,
     /// The server's clock (the offboarded set is read again once a minute by it).
@@ -57,6 +58,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/.well-known/custodian/signing-key",
             web::get().to(signing_key),
+        )
+        .route(
+            "/.well-known/custodian/ledger-key",
+            web::get().to(ledger_key),
         );
 }
 
@@ -136,6 +141,14 @@ async fn signing_key(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(state.signer.published().to_string())
+}
+
+/// The verifier key of the ledger's checkpoints (C2SP signed-note form), for
+/// `custodian ledger verify-proof --key` and `custodian ledger watch --key`.
+async fn ledger_key(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("{}\n", state.ledger_key.verifier_key()))
 }
 
 /// Liveness: the process answers.

@@ -12,12 +12,16 @@
 //!
 //! The parts: [`chain`] (the canonical form, hashing, linking and the statements that
 //! append), [`committer`] (the group committer and the sealer), [`queries`] (listing,
-//! counting, verifying, exporting). The ledger decides nothing about access: it records
+//! counting, verifying, exporting), [`tree`] (each tenant's Merkle tree, its checkpoints
+//! and proofs) and [`checkpoint`] (their signed format, checked offline). The ledger decides nothing about access: it records
 //! what [`crate::policy`] decided, and depends on nothing of it.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod committer;
 pub mod queries;
+pub mod tree;
+pub mod watch;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -142,6 +142,8 @@ pub struct Verification {
     pub head_hash: String,
     /// Records written but not yet sealed into the chain (the sealer's backlog).
     pub unsealed: u64,
+    /// The latest signed checkpoint, whose root was recomputed from the records.
+    pub checkpoint: Option<super::tree::CheckpointRow>,
 }
 
 /// A tenant's whole chain, first record first.
@@ -164,6 +166,7 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
     let head = ledger_head::Entity::find_by_id(tenant).one(db).await?;
     let (head_seq, head_hash) = head.map_or((0, GENESIS.to_owned()), |h| (h.seq, h.hash));
     let unsealed = unsealed(db, tenant).await?;
+    let checkpoint = super::tree::checkpoint(db, tenant, None).await?;
     let broken = |checked: u64, at: i64, reason: &str| Verification {
         valid: false,
         checked,
@@ -172,7 +175,11 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
         head_seq,
         head_hash: head_hash.clone(),
         unsealed,
+        checkpoint: checkpoint.clone(),
     };
+    let signed_size = checkpoint.as_ref().map(|c| c.tree_size);
+    let mut frontier = super::tree::Frontier::default();
+    let mut signed_root = (signed_size == Some(0)).then(|| frontier.root());
     let mut expected_seq: i64 = 1;
     let mut prev = GENESIS.to_owned();
     let mut checked: u64 = 0;
@@ -202,6 +209,12 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
         }
         checked += 1;
         expected_seq += 1;
+        if signed_root.is_none() {
+            frontier.push(&stored);
+            if Some(frontier.size()) == signed_size {
+                signed_root = Some(frontier.root());
+            }
+        }
         prev = record.hash;
     }
     drop(stream);
@@ -209,6 +222,16 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
     if last != head_seq || prev != head_hash {
         let at = std::cmp::min(last, head_seq) + 1;
         return Ok(broken(checked, at, "the chain does not end at its head"));
+    }
+    if let Some(signed) = &checkpoint {
+        if signed_root != Some(signed.root_hash) {
+            let at = i64::try_from(signed.tree_size).unwrap_or(i64::MAX);
+            return Ok(broken(
+                checked,
+                at,
+                "the latest checkpoint does not sign the tree of these records",
+            ));
+        }
     }
     Ok(Verification {
         valid: true,
@@ -218,6 +241,7 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
         head_seq,
         head_hash,
         unsealed,
+        checkpoint,
     })
 }
 

@@ -228,6 +228,20 @@ pub async fn access_log(ctx: &RequestCtx<'_>, mode: Mode) -> Result<PinnedTx, Se
     .await
 }
 
+/// Issues a signed checkpoint of the caller's tenant's ledger (controller admin): seals
+/// what is pending, extends the tenant's tree and signs it (see
+/// [`crate::ledger::tree::issue`]).
+///
+/// # Errors
+/// `Unauthenticated`/`Forbidden` for anyone but the tenant's admin; `Db`.
+pub async fn issue_checkpoint(
+    ctx: &RequestCtx<'_>,
+    key: &crate::ledger::checkpoint::LogKey,
+) -> Result<crate::ledger::tree::CheckpointRow, ServiceError> {
+    let (_, tenant) = controller_admin_user(ctx)?;
+    crate::ledger::tree::issue(ctx.db, key, tenant, ctx.now).await
+}
+
 /// A transaction on one tenant's registry rows (its account, its partner tokens), for
 /// the platform admin: never its personal data, which takes an instruction like anyone's.
 ///

@@ -29,7 +29,7 @@ pub const CERTIFICATE_TYPE: &str = "custodian.deletion-certificate.v1";
 
 /// Every table holding a tenant's rows, in the order they can be deleted (children first).
 /// The ledger's tables go last, through their one erasure path.
-const TENANT_TABLES: [&str; 19] = [
+const TENANT_TABLES: [&str; 22] = [
     "appointments",
     "privacy_request_forwards",
     "privacy_request_exports",
@@ -49,6 +49,9 @@ const TENANT_TABLES: [&str; 19] = [
     "access_pending",
     "access_records",
     "ledger_heads",
+    "ledger_checkpoints",
+    "ledger_tree_hashes",
+    "ledger_trees",
 ];
 
 /// Tenants offboarded, whose tokens the server refuses: loaded at start, and read again
@@ -499,6 +502,9 @@ async fn erase_ledger(tx: &policy::TenantTx<'_>, tenant: TenantId) -> Result<(),
         "DELETE FROM access_pending WHERE tenant_id = $1",
         "DELETE FROM access_records WHERE tenant_id = $1",
         "DELETE FROM ledger_heads WHERE tenant_id = $1",
+        "DELETE FROM ledger_checkpoints WHERE tenant_id = $1",
+        "DELETE FROM ledger_tree_hashes WHERE tenant_id = $1",
+        "DELETE FROM ledger_trees WHERE tenant_id = $1",
         "DELETE FROM ledger_erasures WHERE tenant = $1",
     ] {
         tx.execute_raw(Statement::from_sql_and_values(

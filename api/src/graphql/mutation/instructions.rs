@@ -2,6 +2,7 @@ use async_graphql::{Context, ID, Object};
 
 use crate::error::{GqlResult, IntoGql};
 use crate::graphql::types::inputs::IssueInstructionInput;
+use crate::graphql::types::access_record::LedgerCheckpoint;
 use crate::graphql::types::instruction::Instruction;
 use crate::graphql::{parse_id, request_ctx};
 use crate::service::instructions;
@@ -21,6 +22,16 @@ impl InstructionMutation {
         instructions::issue(&request_ctx(ctx), new)
             .await
             .map(Instruction)
+            .gql()
+    }
+
+    /// Signs a checkpoint of the tenant's ledger now (controller admin): every record
+    /// committed before the call is in it. Returns the latest when nothing was added since.
+    async fn issue_ledger_checkpoint(&self, ctx: &Context<'_>) -> GqlResult<LedgerCheckpoint> {
+        let key = ctx.data_unchecked::<crate::ledger::checkpoint::LogKey>();
+        crate::policy::admin::issue_checkpoint(&request_ctx(ctx), key)
+            .await
+            .map(LedgerCheckpoint::from)
             .gql()
     }
 

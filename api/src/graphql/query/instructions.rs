@@ -1,7 +1,10 @@
 use async_graphql::{Context, ID, Object};
 
 use crate::error::{GqlResult, IntoGql};
-use crate::graphql::types::access_record::{AccessLogVerification, AccessRecordConnection};
+use crate::graphql::types::access_record::{
+    AccessLogVerification, AccessRecordConnection, ConsistencyProof, InclusionProof,
+    LedgerCheckpoint,
+};
 use crate::graphql::types::inputs::AccessLogFilterInput;
 use crate::graphql::types::instruction::{Instruction, InstructionConnection};
 use crate::graphql::{parse_id, request_ctx};
@@ -57,6 +60,51 @@ impl InstructionQuery {
         Ok(AccessRecordConnection::new(result, filter))
     }
 
+    /// The tenant's latest signed checkpoint, or the one of `treeSize` records
+    /// (controller admin); null before the first is issued.
+    async fn ledger_checkpoint(
+        &self,
+        ctx: &Context<'_>,
+        tree_size: Option<i64>,
+    ) -> GqlResult<Option<LedgerCheckpoint>> {
+        let size = tree_size.map(|s| size("treeSize", s)).transpose().gql()?;
+        crate::service::access_log::checkpoint(&request_ctx(ctx), size)
+            .await
+            .map(|c| c.map(LedgerCheckpoint::from))
+            .gql()
+    }
+
+    /// The proof that record `seq` is in the checkpoint of `treeSize` records (default:
+    /// the latest), to check offline (controller admin).
+    async fn access_record_proof(
+        &self,
+        ctx: &Context<'_>,
+        seq: i64,
+        tree_size: Option<i64>,
+    ) -> GqlResult<InclusionProof> {
+        let size = tree_size.map(|s| size("treeSize", s)).transpose().gql()?;
+        crate::service::access_log::inclusion_proof(&request_ctx(ctx), seq, size)
+            .await
+            .map(InclusionProof::from)
+            .gql()
+    }
+
+    /// The proof that the checkpoint of `toSize` records (default: the latest) extends the
+    /// one of `fromSize` (controller admin).
+    async fn ledger_consistency_proof(
+        &self,
+        ctx: &Context<'_>,
+        from_size: i64,
+        to_size: Option<i64>,
+    ) -> GqlResult<ConsistencyProof> {
+        let from = size("fromSize", from_size).gql()?;
+        let to = to_size.map(|s| size("toSize", s)).transpose().gql()?;
+        crate::service::access_log::consistency_proof(&request_ctx(ctx), from, to)
+            .await
+            .map(|(b, from, to)| ConsistencyProof::of(b, from, to))
+            .gql()
+    }
+
     /// Recomputes the tenant's hash chain from the first record (controller admin).
     async fn verify_access_log(&self, ctx: &Context<'_>) -> GqlResult<AccessLogVerification> {
         crate::service::access_log::verify(&request_ctx(ctx))
@@ -64,4 +112,10 @@ impl InstructionQuery {
             .map(AccessLogVerification::from)
             .gql()
     }
+}
+
+/// A tree size argument: 0 or more.
+fn size(field: &str, value: i64) -> Result<u64, crate::error::ServiceError> {
+    u64::try_from(value)
+        .map_err(|_| crate::domain::Invalid::new(field, "a tree size is 0 or more").into())
 }

@@ -88,6 +88,9 @@ impl SubprocessorQuery {
             terms_in_force: record
                 .terms
                 .map(|t| crate::graphql::types::terms::TermsVersion(t, Vec::new())),
+            ledger_verifier_key: ctx
+                .data_unchecked::<crate::ledger::checkpoint::LogKey>()
+                .verifier_key(),
         })
     }
 

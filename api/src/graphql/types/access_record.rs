@@ -148,6 +148,93 @@ pub struct AccessLogVerification {
     /// Records written (durably) but not yet sealed into the chain: accesses that
     /// committed while this verification ran. They are sealed within moments.
     pub unsealed: u64,
+    /// The latest signed checkpoint, whose root this verification recomputed from the
+    /// records (a mismatch makes it invalid); none before the first is issued.
+    pub checkpoint: Option<LedgerCheckpoint>,
+}
+
+/// A signed tree head of the tenant's ledger: the Merkle tree of its first `treeSize`
+/// records, signed with the deployment's Ed25519 key as a C2SP checkpoint. Keep the
+/// `note`: later ones must be consistent with it (`custodian ledger watch`).
+#[derive(SimpleObject)]
+pub struct LedgerCheckpoint {
+    pub tree_size: u64,
+    /// The tree's root (RFC 9162), base64.
+    pub root_hash: String,
+    pub issued_at: DateTime<Utc>,
+    /// The signed note, exactly as issued (C2SP tlog-checkpoint in signed-note form).
+    pub note: String,
+}
+
+impl From<ledger::tree::CheckpointRow> for LedgerCheckpoint {
+    fn from(c: ledger::tree::CheckpointRow) -> Self {
+        use base64::Engine;
+        Self {
+            tree_size: c.tree_size,
+            root_hash: base64::engine::general_purpose::STANDARD.encode(c.root_hash),
+            issued_at: c.issued_at,
+            note: c.note,
+        }
+    }
+}
+
+/// The proof that one record is in a checkpoint's tree.
+#[derive(SimpleObject)]
+pub struct InclusionProof {
+    pub seq: u64,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// The audit path, leaf to root, base64.
+    pub hashes: Vec<String>,
+    /// The signed checkpoint the path leads to.
+    pub checkpoint: String,
+    /// The record's canonical object plus `hash`, as JSON text.
+    pub record: String,
+    /// All of the above as one JSON document: save it and check it offline with
+    /// `custodian ledger verify-proof` or `examples/python/verify_proof.py`.
+    pub bundle: String,
+}
+
+impl From<ledger::checkpoint::InclusionBundle> for InclusionProof {
+    fn from(b: ledger::checkpoint::InclusionBundle) -> Self {
+        Self {
+            seq: b.leaf_index + 1,
+            leaf_index: b.leaf_index,
+            tree_size: b.tree_size,
+            hashes: b.hashes.clone(),
+            checkpoint: b.checkpoint.clone(),
+            record: b.record.to_string(),
+            bundle: serde_json::to_string(&b).unwrap_or_default(),
+        }
+    }
+}
+
+/// The proof that a later checkpoint's tree extends an earlier one's: the log was only
+/// appended to in between.
+#[derive(SimpleObject)]
+pub struct ConsistencyProof {
+    pub from_size: u64,
+    pub to_size: u64,
+    /// RFC 9162's consistency path, base64.
+    pub hashes: Vec<String>,
+    /// The two signed checkpoints.
+    pub old: String,
+    pub new: String,
+    /// All of the above as one JSON document (see `InclusionProof.bundle`).
+    pub bundle: String,
+}
+
+impl ConsistencyProof {
+    pub fn of(b: ledger::checkpoint::ConsistencyBundle, from: u64, to: u64) -> Self {
+        Self {
+            from_size: from,
+            to_size: to,
+            hashes: b.hashes.clone(),
+            old: b.old.clone(),
+            new: b.new.clone(),
+            bundle: serde_json::to_string(&b).unwrap_or_default(),
+        }
+    }
 }
 
 impl From<Verification> for AccessLogVerification {
@@ -160,6 +247,7 @@ impl From<Verification> for AccessLogVerification {
             head_seq: v.head_seq,
             head_hash: v.head_hash,
             unsealed: v.unsealed,
+            checkpoint: v.checkpoint.map(LedgerCheckpoint::from),
         }
     }
 }

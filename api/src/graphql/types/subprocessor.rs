@@ -222,4 +222,7 @@ pub struct RecordOfProcessing {
     pub security_measures: Vec<String>,
     /// The processor's processing terms in force.
     pub terms_in_force: Option<crate::graphql::types::terms::TermsVersion>,
+    /// The verifier key of the access ledger's signed checkpoints (C2SP signed-note
+    /// form; also at `/.well-known/custodian/ledger-key`): what proofs are checked against.
+    pub ledger_verifier_key: String,
 }
