@@ -433,7 +433,9 @@ fn verifier_key(given: &str) -> anyhow::Result<String> {
         return Ok(given.trim().to_owned());
     }
     Ok(std::fs::read_to_string(given)
-        .map_err(|e| anyhow::anyhow!("--key {given}: neither a verifier key nor a readable file ({e})"))?
+        .map_err(|e| {
+            anyhow::anyhow!("--key {given}: neither a verifier key nor a readable file ({e})")
+        })?
         .trim()
         .to_owned())
 }
@@ -540,12 +542,10 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
             storage,
             ..
         } => {
-            let key = signing_key_file
-                .unwrap_or_else(|| storage.data_dir.join(crate::signing::KEY_FILE));
-            let key = ledger::checkpoint::LogKey::new(
-                &ledger_name,
-                crate::signing::Signer::load(&key)?,
-            )?;
+            let key =
+                signing_key_file.unwrap_or_else(|| storage.data_dir.join(crate::signing::KEY_FILE));
+            let key =
+                ledger::checkpoint::LogKey::new(&ledger_name, crate::signing::Signer::load(&key)?)?;
             let issued = ledger::tree::issue(&db, &key, tenant, chrono::Utc::now()).await?;
             print!("{}", issued.note);
         }
@@ -555,8 +555,8 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
             tree_size,
             ..
         } => {
-            let tx = crate::tenancy::begin_pinned(&db, tenant, crate::tenancy::Mode::Snapshot)
-                .await?;
+            let tx =
+                crate::tenancy::begin_pinned(&db, tenant, crate::tenancy::Mode::Snapshot).await?;
             let bundle = match (seq, from) {
                 (Some(seq), _) => serde_json::to_string(
                     &ledger::tree::inclusion_bundle(&tx, tenant, seq, tree_size).await?,

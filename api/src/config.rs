@@ -152,7 +152,11 @@ pub struct ServeSettings {
     pub purge_every_seconds: u64,
     /// Issue a signed checkpoint of every tenant's ledger that grew, every this many
     /// seconds (0: only on demand, `issueLedgerCheckpoint` or `custodian ledger checkpoint`).
-    #[arg(long, env = "CUSTODIAN_CHECKPOINT_EVERY_SECONDS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "CUSTODIAN_CHECKPOINT_EVERY_SECONDS",
+        default_value_t = 3600
+    )]
     pub checkpoint_every_seconds: u64,
     /// The ledger's name: the signed-note key name of its checkpoints and the prefix of
     /// each tenant's log origin (`<name>/<tenant id>`). Use the deployment's host name.

@@ -211,8 +211,9 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Tables the application role reads and changes. Every one but `tenants` is tenant-owned
 /// and under row-level security.
-pub const APPLICATION_TABLES: [&str; 27] = [
+pub const APPLICATION_TABLES: [&str; 28] = [
     "tenants",
+    "ledger_trees",
     "contacts",
     "appointments",
     "processing_instructions",
@@ -241,7 +242,8 @@ pub const APPLICATION_TABLES: [&str; 27] = [
     "webhook_attempts",
 ];
 /// Tables the application role may only read and append to.
-pub const APPEND_ONLY_TABLES: [&str; 1] = ["access_records"];
+pub const APPEND_ONLY_TABLES: [&str; 3] =
+    ["access_records", "ledger_tree_hashes", "ledger_checkpoints"];
 /// Tables whose rows the application role may insert, and delete only as a trigger
 /// allows (pending access records, when sealed), never update.
 pub const MOVE_ONLY_TABLES: [&str; 1] = ["access_pending"];

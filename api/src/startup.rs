@@ -67,7 +67,8 @@ impl Application {
             clock.clone(),
         )?;
         let signer = crate::signing::Signer::load_or_create(&settings.signing_key_path())?;
-        let ledger_key = crate::ledger::checkpoint::LogKey::new(&settings.ledger_name, signer.clone())?;
+        let ledger_key =
+            crate::ledger::checkpoint::LogKey::new(&settings.ledger_name, signer.clone())?;
         let offboarded = crate::service::offboarding::Offboarded::default();
         {
             let none = Ledger::disabled();
@@ -207,7 +208,9 @@ async fn checkpoint_on_schedule(
         for tenant in tenants {
             match crate::ledger::tree::issue(&db, &key, tenant, clock.now()).await {
                 Ok(_) => issued += 1,
-                Err(e) => tracing::error!(tenant_id = %tenant, error = %e, "checkpoint failed; next round retries"),
+                Err(e) => {
+                    tracing::error!(tenant_id = %tenant, error = %e, "checkpoint failed; next round retries")
+                }
             }
         }
         tracing::info!(tenants = issued, "ledger checkpoints issued");

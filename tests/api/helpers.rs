@@ -276,9 +276,19 @@ impl TestApp {
                 tx.execute_unprepared("DROP TRIGGER IF EXISTS access_records_no_delete")
                     .await
                     .unwrap();
-                tx.execute_unprepared("DROP TRIGGER IF EXISTS access_records_delete_only_erased")
-                    .await
-                    .unwrap();
+                for trigger in [
+                    "access_records_delete_only_erased",
+                    "ledger_tree_hashes_no_update",
+                    "ledger_tree_hashes_delete_only_erased",
+                    "ledger_trees_only_grow",
+                    "ledger_trees_delete_only_erased",
+                    "ledger_checkpoints_no_update",
+                    "ledger_checkpoints_delete_only_erased",
+                ] {
+                    tx.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {trigger}"))
+                        .await
+                        .unwrap();
+                }
             }
         }
         for (sql, values) in statements {

@@ -17,6 +17,7 @@ mod ledger;
 mod offboarding;
 mod partners;
 mod privacy;
+mod proofs;
 mod retention;
 mod rls;
 mod schema;

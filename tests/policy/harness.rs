@@ -72,6 +72,11 @@ impl Harness {
             ledger,
             auth,
             signer: custodian_api::signing::Signer::from_seed([42; 32]),
+            ledger_key: custodian_api::ledger::checkpoint::LogKey::new(
+                "custodian.local",
+                custodian_api::signing::Signer::from_seed([42; 32]),
+            )
+            .unwrap(),
             offboarded: custodian_api::service::offboarding::Offboarded::default(),
             processor: ProcessorDetails {
                 name: settings.processor_name.clone(),

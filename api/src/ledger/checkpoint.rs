@@ -154,14 +154,15 @@ pub struct Opened {
 /// # Errors
 /// [`ProofError`].
 pub fn open(note: &str, vkey: &str) -> Result<Opened, ProofError> {
-    let verifier = signed_note::StandardVerifier::new(vkey.trim()).map_err(|_| ProofError::BadKey)?;
+    let verifier =
+        signed_note::StandardVerifier::new(vkey.trim()).map_err(|_| ProofError::BadKey)?;
     let name = signed_note::Verifier::name(&verifier).to_owned();
     let note = signed_note::Note::from_bytes(note.as_bytes())
         .map_err(|e| ProofError::BadSignature(e.to_string()))?;
     note.verify(&signed_note::VerifierList::new(vec![Box::new(verifier)]))
         .map_err(|e| ProofError::BadSignature(e.to_string()))?;
-    let checkpoint = Checkpoint::from_bytes(note.text())
-        .map_err(|e| ProofError::WrongOrigin(e.to_string()))?;
+    let checkpoint =
+        Checkpoint::from_bytes(note.text()).map_err(|e| ProofError::WrongOrigin(e.to_string()))?;
     let tenant = checkpoint
         .origin()
         .strip_prefix(&name)
@@ -219,7 +220,9 @@ fn hashes(encoded: &[String]) -> Result<Vec<Hash>, ProofError> {
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .map(Hash)
-                .ok_or_else(|| ProofError::Malformed("a proof hash is not 32 bytes of base64".into()))
+                .ok_or_else(|| {
+                    ProofError::Malformed("a proof hash is not 32 bytes of base64".into())
+                })
         })
         .collect()
 }
@@ -259,9 +262,17 @@ pub fn leaf_of(record: &Value) -> Result<([u8; 32], TenantId, u64), ProofError> 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Proved {
     /// The record at `seq` is in `tenant`'s log of `size` records.
-    Included { tenant: TenantId, seq: u64, size: u64 },
+    Included {
+        tenant: TenantId,
+        seq: u64,
+        size: u64,
+    },
     /// `tenant`'s log of `new` records extends its log of `old`.
-    Consistent { tenant: TenantId, old: u64, new: u64 },
+    Consistent {
+        tenant: TenantId,
+        old: u64,
+        new: u64,
+    },
 }
 
 /// Checks a bundle (either kind, told apart by its `type`) against the verifier key and,
@@ -278,13 +289,13 @@ pub fn verify_bundle(
         serde_json::from_str(bundle).map_err(|e| ProofError::Malformed(e.to_string()))?;
     let proved = match value["type"].as_str() {
         Some(INCLUSION_TYPE) => {
-            let b: InclusionBundle = serde_json::from_value(value)
-                .map_err(|e| ProofError::Malformed(e.to_string()))?;
+            let b: InclusionBundle =
+                serde_json::from_value(value).map_err(|e| ProofError::Malformed(e.to_string()))?;
             verify_inclusion(&b, vkey)?
         }
         Some(CONSISTENCY_TYPE) => {
-            let b: ConsistencyBundle = serde_json::from_value(value)
-                .map_err(|e| ProofError::Malformed(e.to_string()))?;
+            let b: ConsistencyBundle =
+                serde_json::from_value(value).map_err(|e| ProofError::Malformed(e.to_string()))?;
             let old = open(&b.old, vkey)?;
             verify_consistency(&old, &b.new, &b.hashes, vkey)?
         }
@@ -354,14 +365,8 @@ pub fn verify_consistency(
             return Err(ProofError::Inconsistent);
         }
     } else {
-        check_tree(
-            &proof,
-            new.size,
-            Hash(new.root),
-            old.size,
-            Hash(old.root),
-        )
-        .map_err(|_| ProofError::Inconsistent)?;
+        check_tree(&proof, new.size, Hash(new.root), old.size, Hash(old.root))
+            .map_err(|_| ProofError::Inconsistent)?;
     }
     Ok(Proved::Consistent {
         tenant: new.tenant,

@@ -223,15 +223,15 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
         let at = std::cmp::min(last, head_seq) + 1;
         return Ok(broken(checked, at, "the chain does not end at its head"));
     }
-    if let Some(signed) = &checkpoint {
-        if signed_root != Some(signed.root_hash) {
-            let at = i64::try_from(signed.tree_size).unwrap_or(i64::MAX);
-            return Ok(broken(
-                checked,
-                at,
-                "the latest checkpoint does not sign the tree of these records",
-            ));
-        }
+    if let Some(signed) = &checkpoint
+        && signed_root != Some(signed.root_hash)
+    {
+        let at = i64::try_from(signed.tree_size).unwrap_or(i64::MAX);
+        return Ok(broken(
+            checked,
+            at,
+            "the latest checkpoint does not sign the tree of these records",
+        ));
     }
     Ok(Verification {
         valid: true,

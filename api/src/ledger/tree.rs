@@ -109,29 +109,40 @@ async fn fetch<C: ConnectionTrait>(
     Ok(Known(known))
 }
 
+/// A tree function's reader: first [`Wanted`], then [`Known`].
+enum Pass {
+    Wanted(Wanted),
+    Known(Known),
+}
+
+impl HashReader for Pass {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        match self {
+            Self::Wanted(r) => r.read_hashes(indexes),
+            Self::Known(r) => r.read_hashes(indexes),
+        }
+    }
+}
+
 /// Runs a tree function twice: once to learn the hashes it reads, once with them.
 async fn with_stored<C, T>(
     db: &C,
     tenant: TenantId,
-    f: impl Fn(&dyn Fn(&[u64]) -> Result<Vec<Hash>, tlog_tiles::Error>) -> Result<T, tlog_tiles::Error>,
+    f: impl Fn(&Pass) -> Result<T, tlog_tiles::Error>,
 ) -> Result<T, ServiceError>
 where
     C: ConnectionTrait,
 {
-    let wanted = Wanted::default();
-    f(&|i| wanted.read_hashes(i)).map_err(tree_error)?;
+    let wanted = Pass::Wanted(Wanted::default());
+    f(&wanted).map_err(tree_error)?;
+    let Pass::Wanted(wanted) = wanted else {
+        return Err(ServiceError::Internal(
+            "the first pass is the wanted one".into(),
+        ));
+    };
     let indexes = wanted.0.into_inner();
-    let known = fetch(db, tenant, &indexes).await?;
-    f(&|i| known.read_hashes(i)).map_err(tree_error)
-}
-
-/// Adapts a closure to `HashReader` (the tree functions take a sized reader).
-struct Reader<'a>(&'a dyn Fn(&[u64]) -> Result<Vec<Hash>, tlog_tiles::Error>);
-
-impl HashReader for Reader<'_> {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-        (self.0)(indexes)
-    }
+    let known = Pass::Known(fetch(db, tenant, &indexes).await?);
+    f(&known).map_err(tree_error)
 }
 
 /// How many of the tenant's records its tree covers.
@@ -209,8 +220,8 @@ pub async fn extend(db: &DatabaseConnection, tenant: TenantId) -> Result<u64, Se
             let mut entry = [0u8; 32];
             hex::decode_to_slice(&hash, &mut entry)
                 .map_err(|_| ServiceError::Internal("a record's hash is not hex".into()))?;
-            let hashes =
-                stored_hashes_for_record_hash(n, record_hash(&entry), &known).map_err(tree_error)?;
+            let hashes = stored_hashes_for_record_hash(n, record_hash(&entry), &known)
+                .map_err(tree_error)?;
             let base = stored_hash_index(0, n);
             for (i, h) in hashes.into_iter().enumerate() {
                 known.0.insert(base + i as u64, h);
@@ -262,7 +273,7 @@ pub async fn root<C: ConnectionTrait>(
     tenant: TenantId,
     size: u64,
 ) -> Result<[u8; 32], ServiceError> {
-    with_stored(db, tenant, |r| tree_hash(size, &Reader(r)))
+    with_stored(db, tenant, |r| tree_hash(size, r))
         .await
         .map(|h| h.0)
 }
@@ -277,7 +288,7 @@ pub async fn inclusion<C: ConnectionTrait>(
     size: u64,
     index: u64,
 ) -> Result<Vec<Hash>, ServiceError> {
-    with_stored(db, tenant, |r| prove_record(size, index, &Reader(r))).await
+    with_stored(db, tenant, |r| prove_record(size, index, r)).await
 }
 
 /// The consistency path from the tenant's tree of `old` records to its tree of `new`.
@@ -293,7 +304,7 @@ pub async fn consistency<C: ConnectionTrait>(
     if old == 0 {
         return Ok(Vec::new());
     }
-    with_stored(db, tenant, |r| prove_tree(new, old, &Reader(r))).await
+    with_stored(db, tenant, |r| prove_tree(new, old, r)).await
 }
 
 fn checkpoint_row(row: &sea_orm::QueryResult) -> Result<CheckpointRow, ServiceError> {
@@ -318,7 +329,8 @@ pub async fn checkpoint<C: ConnectionTrait>(
     size: Option<u64>,
 ) -> Result<Option<CheckpointRow>, ServiceError> {
     let backend = db.get_database_backend();
-    let columns = "SELECT tree_size, root_hash, issued_at, note FROM ledger_checkpoints WHERE tenant_id = $1";
+    let columns =
+        "SELECT tree_size, root_hash, issued_at, note FROM ledger_checkpoints WHERE tenant_id = $1";
     let statement = match size {
         Some(size) => Statement::from_sql_and_values(
             backend,
@@ -444,11 +456,11 @@ pub async fn issue(
     extend(db, tenant).await?;
     let tx = tenancy::begin_pinned(db, tenant, Mode::Write).await?;
     let size = size(&tx, tenant).await?;
-    if let Some(latest) = checkpoint(&tx, tenant, None).await? {
-        if latest.tree_size >= size {
-            tx.commit().await?;
-            return Ok(latest);
-        }
+    if let Some(latest) = checkpoint(&tx, tenant, None).await?
+        && latest.tree_size >= size
+    {
+        tx.commit().await?;
+        return Ok(latest);
     }
     let root = root(&tx, tenant, size).await?;
     let note = key.sign(tenant, size, root, now);
@@ -506,9 +518,11 @@ impl Frontier {
         let mut nodes = self.stack.iter().rev();
         match nodes.next() {
             None => tlog_tiles::EMPTY_HASH.0,
-            Some(&(_, last)) => nodes
-                .fold(last, |right, &(_, left)| tlog_tiles::node_hash(left, right))
-                .0,
+            Some(&(_, last)) => {
+                nodes
+                    .fold(last, |right, &(_, left)| tlog_tiles::node_hash(left, right))
+                    .0
+            }
         }
     }
 }
@@ -531,7 +545,12 @@ mod tests {
                 stored.0.insert(base + i as u64, h);
             }
             frontier.push(&entry);
-            assert_eq!(frontier.root(), tree_hash(n + 1, &stored).unwrap().0, "size {}", n + 1);
+            assert_eq!(
+                frontier.root(),
+                tree_hash(n + 1, &stored).unwrap().0,
+                "size {}",
+                n + 1
+            );
         }
     }
 }

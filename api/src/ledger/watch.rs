@@ -62,7 +62,13 @@ pub async fn watch(
         Err(e) => anyhow::bail!("{}: {e}", state.display()),
     };
     let data = if issue {
-        graphql(url, token, "mutation { issueLedgerCheckpoint { note } }", json!({})).await?
+        graphql(
+            url,
+            token,
+            "mutation { issueLedgerCheckpoint { note } }",
+            json!({}),
+        )
+        .await?
     } else {
         graphql(url, token, "{ ledgerCheckpoint { note } }", json!({})).await?
     };

@@ -1,8 +1,8 @@
 use async_graphql::{Context, ID, Object};
 
 use crate::error::{GqlResult, IntoGql};
-use crate::graphql::types::inputs::IssueInstructionInput;
 use crate::graphql::types::access_record::LedgerCheckpoint;
+use crate::graphql::types::inputs::IssueInstructionInput;
 use crate::graphql::types::instruction::Instruction;
 use crate::graphql::{parse_id, request_ctx};
 use crate::service::instructions;
