@@ -220,10 +220,13 @@ enum LedgerCommand {
         /// The tenant (controller) id.
         #[arg(long)]
         tenant: String,
+        /// The record (its `seq`) whose inclusion to prove.
         #[arg(long, conflicts_with = "from", required_unless_present = "from")]
         seq: Option<i64>,
+        /// Prove instead that a checkpoint extends the one of this many records.
         #[arg(long)]
         from: Option<u64>,
+        /// The checkpoint to prove against (its size); default: the latest.
         #[arg(long)]
         tree_size: Option<u64>,
         #[command(flatten)]
@@ -555,20 +558,8 @@ async fn ledger(command: LedgerCommand) -> anyhow::Result<()> {
             tree_size,
             ..
         } => {
-            let tx =
-                crate::tenancy::begin_pinned(&db, tenant, crate::tenancy::Mode::Snapshot).await?;
-            let bundle = match (seq, from) {
-                (Some(seq), _) => serde_json::to_string(
-                    &ledger::tree::inclusion_bundle(&tx, tenant, seq, tree_size).await?,
-                )?,
-                (None, Some(from)) => serde_json::to_string(
-                    &ledger::tree::consistency_bundle(&tx, tenant, from, tree_size)
-                        .await?
-                        .0,
-                )?,
-                (None, None) => anyhow::bail!("give --seq or --from"),
-            };
-            tx.commit().await?;
+            let bundle =
+                ledger::tree::bundle_for_operator(&db, tenant, seq, from, tree_size).await?;
             println!("{bundle}");
         }
         LedgerCommand::Verify { .. } => {

@@ -441,6 +441,32 @@ pub async fn consistency_bundle<C: ConnectionTrait>(
     Ok((bundle, old.tree_size, new.tree_size))
 }
 
+/// A proof bundle as JSON, for the operator's `custodian ledger prove`: inclusion of
+/// `seq`, or consistency from the checkpoint of `from` records; against the checkpoint of
+/// `size` records, or the latest. One snapshot throughout.
+///
+/// # Errors
+/// As [`inclusion_bundle`] and [`consistency_bundle`].
+pub async fn bundle_for_operator(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    seq: Option<i64>,
+    from: Option<u64>,
+    size: Option<u64>,
+) -> Result<String, ServiceError> {
+    let tx = tenancy::begin_pinned(db, tenant, Mode::Snapshot).await?;
+    let bundle = match (seq, from) {
+        (Some(seq), _) => serde_json::to_value(inclusion_bundle(&tx, tenant, seq, size).await?),
+        (None, Some(from)) => {
+            serde_json::to_value(consistency_bundle(&tx, tenant, from, size).await?.0)
+        }
+        (None, None) => return Err(Invalid::new("seq", "give --seq or --from").into()),
+    }
+    .map_err(|e| ServiceError::Internal(format!("a bundle did not serialize: {e}")))?;
+    tx.commit().await?;
+    Ok(bundle.to_string())
+}
+
 /// Seals what is pending, extends the tree to the whole chain and signs a checkpoint of
 /// it, recorded; when the latest checkpoint already covers the whole chain, that one.
 ///
