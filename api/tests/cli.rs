@@ -647,3 +647,315 @@ async fn a_webhook_queued_before_a_crash_is_delivered_by_the_next_server() {
     assert_eq!(delivered["attempts"], json!([{"status": 200}]));
     assert_eq!(seen(), vec![queued[0]["id"].as_str().unwrap().to_owned()]);
 }
+
+/// Runs `custodian ledger verify-proof` and the Python verifier on `bundle`; both must
+/// agree, and the answer is whether they accepted it.
+fn both_verifiers_accept(dir: &std::path::Path, bundle: &str, key: &str, tenant: &str) -> bool {
+    let file = dir.join("bundle.json");
+    std::fs::write(&file, bundle).unwrap();
+    let rust = Command::new(BIN)
+        .args([
+            "ledger",
+            "verify-proof",
+            file.to_str().unwrap(),
+            "--key",
+            key,
+            "--tenant",
+            tenant,
+        ])
+        .output()
+        .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/verify_proof.py"
+    );
+    let python = Command::new("python3")
+        .args([
+            script,
+            file.to_str().unwrap(),
+            "--key",
+            key,
+            "--tenant",
+            tenant,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        rust.status.success(),
+        python.status.success(),
+        "the verifiers disagree on {bundle}:\nrust: {}{}\npython: {}{}",
+        String::from_utf8_lossy(&rust.stdout),
+        String::from_utf8_lossy(&rust.stderr),
+        String::from_utf8_lossy(&python.stdout),
+        String::from_utf8_lossy(&python.stderr),
+    );
+    if rust.status.success() {
+        let a: Value = serde_json::from_slice(&rust.stdout).unwrap();
+        let b: Value = serde_json::from_slice(&python.stdout).unwrap();
+        assert_eq!(a, b, "both report the same proof");
+    }
+    rust.status.success()
+}
+
+#[tokio::test]
+async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_its_checkpoint() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_server, base) = start_server(&data).await;
+    let client = reqwest::Client::new();
+    let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
+    let mut tenants = Vec::new();
+    for name in ["Acme", "Globex"] {
+        let created = gql(&client, &base, &alice, &format!(r#"mutation {{ createTenant(input: {{name: "{name}", jurisdictions: [EEA], ownerAttestsAdult: true}}) {{ id }} }}"#)).await;
+        let tenant = created["createTenant"]["id"].as_str().unwrap().to_owned();
+        // A subject with quotes and non-ASCII letters: both verifiers rebuild the same
+        // canonical bytes.
+        let bob = token(
+            &data,
+            &[
+                "--role",
+                "controller_admin",
+                "--tenant",
+                &tenant,
+                "--sub",
+                "bøb \"q\" ✓",
+            ],
+        );
+        let contact = gql(
+            &client,
+            &base,
+            &bob,
+            r#"mutation { createContact(input: {firstName: "Ada"}) { id } }"#,
+        )
+        .await;
+        let id = contact["createContact"]["id"].as_str().unwrap().to_owned();
+        for _ in 0..7 {
+            gql(
+                &client,
+                &base,
+                &bob,
+                &format!(r#"{{ contact(id: "{id}") {{ firstName }} }}"#),
+            )
+            .await;
+        }
+        tenants.push((tenant, bob, id));
+    }
+    let (tenant, bob, contact) = tenants[0].clone();
+    let vkey = client
+        .get(format!("{base}/.well-known/custodian/ledger-key"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key_file = dir.path().join("ledger.vkey");
+    std::fs::write(&key_file, &vkey).unwrap();
+    let key = key_file.to_str().unwrap();
+
+    // The controller's witness takes its first checkpoint.
+    let state = dir.path().join("acme.checkpoint");
+    let watch = |issue: bool| {
+        let mut args = vec![
+            "ledger",
+            "watch",
+            "--state",
+            state.to_str().unwrap(),
+            "--key",
+            key,
+            "--url",
+            &base,
+            "--token",
+            &bob,
+            "--tenant",
+            &tenant,
+        ];
+        if issue {
+            args.push("--issue");
+        }
+        Command::new(BIN).args(&args).output().unwrap()
+    };
+    let first = watch(true);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(
+        first,
+        json!({"accepted": true, "tenant": tenant, "treeSize": 8, "previousSize": null})
+    );
+    for (_, token, _) in &tenants[1..] {
+        gql(
+            &client,
+            &base,
+            token,
+            "mutation { issueLedgerCheckpoint { treeSize } }",
+        )
+        .await;
+    }
+    let proof = gql(
+        &client,
+        &base,
+        &bob,
+        "{ accessRecordProof(seq: 3) { bundle } }",
+    )
+    .await;
+    let good: Value =
+        serde_json::from_str(proof["accessRecordProof"]["bundle"].as_str().unwrap()).unwrap();
+    let theirs = gql(
+        &client,
+        &base,
+        &tenants[1].1,
+        "{ accessRecordProof(seq: 3) { bundle } }",
+    )
+    .await;
+    let theirs: Value =
+        serde_json::from_str(theirs["accessRecordProof"]["bundle"].as_str().unwrap()).unwrap();
+    assert!(both_verifiers_accept(
+        dir.path(),
+        &good.to_string(),
+        key,
+        &tenant
+    ));
+
+    // More accesses, a newer checkpoint the witness accepts as an extension.
+    for _ in 0..5 {
+        gql(
+            &client,
+            &base,
+            &bob,
+            &format!(r#"{{ contact(id: "{contact}") {{ firstName }} }}"#),
+        )
+        .await;
+    }
+    let second = watch(true);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let second: Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(
+        (second["treeSize"].as_u64(), second["previousSize"].as_u64()),
+        (Some(13), Some(8))
+    );
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\n13\n"));
+    let growth = gql(
+        &client,
+        &base,
+        &bob,
+        "{ ledgerConsistencyProof(fromSize: 8) { bundle } }",
+    )
+    .await;
+    let growth: Value =
+        serde_json::from_str(growth["ledgerConsistencyProof"]["bundle"].as_str().unwrap()).unwrap();
+    assert!(both_verifiers_accept(
+        dir.path(),
+        &growth.to_string(),
+        key,
+        &tenant
+    ));
+    // The operator's own path gives the same kind of bundle.
+    let operator = Command::new(BIN)
+        .args([
+            "ledger",
+            "prove",
+            "--tenant",
+            &tenant,
+            "--seq",
+            "12",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        operator.status.success(),
+        "{}",
+        String::from_utf8_lossy(&operator.stderr)
+    );
+    assert!(both_verifiers_accept(
+        dir.path(),
+        String::from_utf8_lossy(&operator.stdout).trim(),
+        key,
+        &tenant
+    ));
+
+    let flip = |h: &Value| {
+        let mut bytes = b64.decode(h.as_str().unwrap()).unwrap();
+        bytes[31] ^= 0x80;
+        json!(b64.encode(bytes))
+    };
+    let with = |b: &Value, edit: &dyn Fn(&mut Value)| {
+        let mut b = b.clone();
+        edit(&mut b);
+        b.to_string()
+    };
+    let forged = [
+        with(&good, &|b| b["hashes"][0] = flip(&b["hashes"][0])),
+        with(&good, &|b| b["hashes"][1] = flip(&b["hashes"][1])),
+        with(&good, &|b| {
+            b["hashes"].as_array_mut().unwrap().pop();
+        }),
+        with(&good, &|b| b["hashes"].as_array_mut().unwrap().reverse()),
+        with(&good, &|b| b["leafIndex"] = json!(3)),
+        with(&good, &|b| b["leafIndex"] = json!(1)),
+        with(&good, &|b| b["treeSize"] = json!(9)),
+        with(&good, &|b| b["record"]["actor_id"] = json!("mallory")),
+        with(&good, &|b| b["record"]["seq"] = json!(4)),
+        with(&good, &|b| {
+            b["checkpoint"] = json!(
+                good["checkpoint"]
+                    .as_str()
+                    .unwrap()
+                    .replacen("\n8\n", "\n9\n", 1)
+            )
+        }),
+        with(&good, &|b| {
+            b["checkpoint"] = json!(good["checkpoint"].as_str().unwrap().replace(
+                &vkey.trim().split('+').next().unwrap().to_string(),
+                "other.example"
+            ))
+        }),
+        theirs.to_string(),
+        with(&theirs, &|b| b["record"] = good["record"].clone()),
+        with(&growth, &|b| {
+            let o = b["old"].clone();
+            b["old"] = b["new"].clone();
+            b["new"] = o;
+        }),
+        with(&growth, &|b| b["hashes"][0] = flip(&b["hashes"][0])),
+        with(&growth, &|b| b["hashes"] = json!([])),
+        with(&growth, &|b| b["new"] = b["old"].clone()),
+    ];
+    for bundle in &forged {
+        assert!(
+            !both_verifiers_accept(dir.path(), bundle, key, &tenant),
+            "accepted: {bundle}"
+        );
+    }
+    // A checkpoint that is not of this key, offered to the witness, is refused and the
+    // kept one stays.
+    let other_key = "custodian.local+00000000+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let refused = Command::new(BIN)
+        .args([
+            "ledger",
+            "watch",
+            "--state",
+            state.to_str().unwrap(),
+            "--key",
+            other_key,
+            "--url",
+            &base,
+            "--token",
+            &bob,
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\n13\n"));
+}
