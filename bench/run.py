@@ -33,7 +33,7 @@ IMPORT_ROWS = 2_000 if SMOKE else 100_000
 LEDGER_ROWS = 10_000 if SMOKE else 1_000_000
 HOSTPORT = os.environ.get("PGHOSTPORT", "127.0.0.1:5432")
 # While working on one figure: ONLY=ledger,rls runs just those groups (reads, ledger, rls,
-# nested, create, import, verify, sqlite, purge); REUSE=1 keeps a database seeded by an earlier
+# nested, create, import, verify (with the proofs), sqlite, purge); REUSE=1 keeps a database seeded by an earlier
 # KEEP=1 run. A published table comes from a run with neither.
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
 REUSE = os.environ.get("REUSE") == "1"
@@ -327,6 +327,7 @@ def main():
         import_(main_base)
     if want("verify"):
         verify(main_base)
+        proofs(main_base, by_id)
     rss_mb = int(run(["ps", "-o", "rss=", "-p", str(main_proc.pid)]).strip()) / 1024
     if want("sqlite"):
         sqlite(by_id_q, by_id)
@@ -449,6 +450,41 @@ def verify(main_base):
         "records/s",
     )
 
+
+
+def proofs(main_base, by_id):
+    # Ledger proofs over the chain verify() filled: the first checkpoint builds the tree
+    # over every record, a later one adds only what is new; proofs read O(log n) hashes.
+    t4 = tenant_id(4) if TENANTS >= 4 else tenant_id(TENANTS)
+    carol = token("controller_admin", t4)
+    issue = "mutation { issueLedgerCheckpoint { treeSize } }"
+    build_s = timed(lambda: gql(main_base, carol, issue))
+    size = gql(main_base, carol, "{ ledgerCheckpoint { treeSize } }")["ledgerCheckpoint"]["treeSize"]
+    log(f"first checkpoint over {size} records in {build_s:.1f} s")
+    ROWS.append((f"first checkpoint over {size:,} records (tree built)", None, "", None, None, None, "—", f"{build_s:.1f} s, {size / build_s:,.0f} records/s"))
+    run([BIN, "ledger", "bench-fill", "--tenant", t4, "--count", "1000", "--database-url", url("custodian_owner")])
+    more_s = timed(lambda: gql(main_base, carol, issue))
+    ROWS.append(("next checkpoint, 1,000 records later", None, "", None, None, None, "—", f"{more_s * 1000:.0f} ms"))
+    size2 = size + 1000
+    proof = gql(main_base, carol, "query($s: Int!) { accessRecordProof(seq: $s) { hashes bundle } }", {"s": size // 3})["accessRecordProof"]
+    growth = gql(main_base, carol, "query($f: Int!) { ledgerConsistencyProof(fromSize: $f) { hashes bundle } }", {"f": size})["ledgerConsistencyProof"]
+    ROWS.append((
+        f"proof sizes at {size2:,} records",
+        None, "", None, None, None, "—",
+        f"inclusion: {len(proof['hashes'])} hashes = {32 * len(proof['hashes'])} bytes (bundle {len(proof['bundle']):,} bytes with the record and checkpoint); "
+        f"consistency from {size:,}: {len(growth['hashes'])} hashes = {32 * len(growth['hashes'])} bytes",
+    ))
+    path = os.path.join(WORK, "proof.lua")
+    seqs = [str(1 + (i * 7919) % size2) for i in range(1000)]
+    with open(path, "w") as f:
+        f.write(f"local seqs = {{{','.join(seqs)}}}\n")
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
+        f.write(f'wrk.headers["Authorization"] = "Bearer {carol}"\n')
+        f.write("request = function()\n")
+        f.write('  local b = string.format(\'{"query":"{ accessRecordProof(seq: %d) { bundle } }"}\', seqs[math.random(#seqs)])\n')
+        f.write('  return wrk.format(nil, "/graphql", nil, b)\nend\n')
+    result = wrk(main_base, path)
+    row(f"inclusion proof at {size2:,} records", result, "audited read by id", by_id, None)
 
 
 def sqlite(by_id_q, by_id):
