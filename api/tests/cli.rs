@@ -859,7 +859,18 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
         key,
         &tenant
     ));
-    // The operator's own path gives the same kind of bundle.
+    // The operator's own path: a checkpoint signed from the command line, a bundle.
+    for _ in 0..2 {
+        gql(&client, &base, &bob, &format!(r#"{{ contact(id: "{contact}") {{ firstName }} }}"#)).await;
+    }
+    let signed = Command::new(BIN)
+        .args(["ledger", "checkpoint", "--tenant", &tenant, "--data-dir", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let note = String::from_utf8(signed.stdout).unwrap();
+    let opened = custodian_api::ledger::checkpoint::open(&note, &vkey).unwrap();
+    assert_eq!(opened.size, 15, "{note}");
     let operator = Command::new(BIN)
         .args([
             "ledger",
@@ -958,4 +969,8 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
         .unwrap();
     assert!(!refused.status.success());
     assert!(std::fs::read_to_string(&state).unwrap().contains("\n13\n"));
+    // The kept checkpoint moves on to the operator's.
+    let third = watch(false);
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\n15\n"));
 }

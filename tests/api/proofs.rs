@@ -620,3 +620,21 @@ async fn the_watch_refuses_a_log_rolled_back_or_rewritten_under_it(app: TestApp)
     // witness that kept a checkpoint can tell.
     assert_eq!(app.verify_log(&bob).await["valid"], true);
 }
+
+/// The server signs checkpoints on its own schedule, for each tenant whose chain grew.
+#[tokio::test]
+async fn checkpoints_are_issued_on_the_servers_schedule() {
+    let app = TestApp::spawn_configured(|s| s.checkpoint_every_seconds = 1).await;
+    let (_, bob, _) = tenant_with_records(&app, "Acme", 4).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let latest = app
+            .gql_ok(&bob, "{ ledgerCheckpoint { treeSize } }", json!({}))
+            .await;
+        if latest["ledgerCheckpoint"]["treeSize"] == 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled checkpoint: {latest}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
