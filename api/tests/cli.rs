@@ -861,13 +861,30 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
     ));
     // The operator's own path: a checkpoint signed from the command line, a bundle.
     for _ in 0..2 {
-        gql(&client, &base, &bob, &format!(r#"{{ contact(id: "{contact}") {{ firstName }} }}"#)).await;
+        gql(
+            &client,
+            &base,
+            &bob,
+            &format!(r#"{{ contact(id: "{contact}") {{ firstName }} }}"#),
+        )
+        .await;
     }
     let signed = Command::new(BIN)
-        .args(["ledger", "checkpoint", "--tenant", &tenant, "--data-dir", data.to_str().unwrap()])
+        .args([
+            "ledger",
+            "checkpoint",
+            "--tenant",
+            &tenant,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
     let note = String::from_utf8(signed.stdout).unwrap();
     let opened = custodian_api::ledger::checkpoint::open(&note, &vkey).unwrap();
     assert_eq!(opened.size, 15, "{note}");
@@ -971,6 +988,10 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
     assert!(std::fs::read_to_string(&state).unwrap().contains("\n13\n"));
     // The kept checkpoint moves on to the operator's.
     let third = watch(false);
-    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
     assert!(std::fs::read_to_string(&state).unwrap().contains("\n15\n"));
 }

@@ -18,6 +18,7 @@ mod m20261201_000011_offboarding;
 mod m20261201_000012_disclosures;
 mod m20261201_000013_webhooks;
 mod m20261201_000014_ledger_proofs;
+mod m20261201_000015_ledger_heads_from_creation;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_disclosures::Migration),
             Box::new(m20261201_000013_webhooks::Migration),
             Box::new(m20261201_000014_ledger_proofs::Migration),
+            Box::new(m20261201_000015_ledger_heads_from_creation::Migration),
         ]
     }
 }

@@ -25,6 +25,7 @@ crate::on_both_backends!(
     concurrent_accesses_and_verifications_record_each_access_once,
     the_ledger_filters_by_actor_operation_outcome_contact_and_time,
     instructions_are_issued_listed_and_revoked_with_validation,
+    a_verification_that_cannot_see_the_chain_is_invalid,
 );
 
 fn staff_instruction(categories: &[&str], operations: &[&str]) -> Value {
@@ -1375,4 +1376,42 @@ async fn the_group_committer_notices_a_head_moved_by_another_appender(app: TestA
         .filter(|r| r["actorId"] == "another-server")
         .count();
     assert_eq!(outsiders, 1);
+}
+
+/// A verification that cannot see the tenant's chain says so; it never passes on nothing.
+/// Every tenant's head exists from its creation, so an empty log still shows its head.
+async fn a_verification_that_cannot_see_the_chain_is_invalid(app: TestApp) {
+    let (tenant, bob) = app.tenant_with_token("Acme").await;
+    let v = app.verify_log(&bob).await;
+    assert_eq!(
+        (
+            v["valid"].as_bool(),
+            v["checked"].as_i64(),
+            v["headSeq"].as_i64()
+        ),
+        (Some(true), Some(0), Some(0)),
+        "a new tenant's empty chain, its head there: {v}"
+    );
+    let c = app.create_contact(&bob, json!({"firstName": "Ada"})).await;
+    app.gql_ok(
+        &bob,
+        "query($id: ID!) { contact(id: $id) { id } }",
+        json!({"id": c["id"]}),
+    )
+    .await;
+    let tenant = custodian_api::domain::TenantId::parse(&tenant).unwrap();
+    // Pinned to another tenant (PostgreSQL: row-level security hides the chain and its
+    // head), or asked about a tenant that has none (SQLite).
+    let (tx, _) = app.app_role_tx(uuid::Uuid::now_v7()).await;
+    let asked = if app.app_url.is_some() {
+        tenant
+    } else {
+        custodian_api::domain::TenantId::new()
+    };
+    let v = custodian_api::ledger::queries::verify(&tx, asked)
+        .await
+        .unwrap();
+    assert!(!v.valid, "{v:?}");
+    assert_eq!(v.checked, 0);
+    assert_eq!(v.reason.as_deref(), Some("the chain's head cannot be seen"));
 }

@@ -634,7 +634,10 @@ async fn checkpoints_are_issued_on_the_servers_schedule() {
         if latest["ledgerCheckpoint"]["treeSize"] == 4 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no scheduled checkpoint: {latest}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled checkpoint: {latest}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

@@ -234,6 +234,21 @@ pub async fn write<C: ConnectionTrait>(db: &C, records: &[NewRecord]) -> Result<
     Ok(())
 }
 
+/// Creates the empty chain's head of a new tenant, in the tenant's creating transaction
+/// `db` (pinned to it).
+///
+/// # Errors
+/// `DbErr`; the caller's transaction then rolls back.
+pub async fn create_head<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2)",
+        [tenant.into(), GENESIS.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// A chain head: the last record's `seq` and hash.
 pub type Head = (i64, String);
 

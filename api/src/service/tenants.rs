@@ -54,6 +54,9 @@ pub async fn create(ctx: &RequestCtx<'_>, new: NewTenant) -> Result<tenant::Mode
         .exec_with_returning(&*tx)
         .await?;
     super::instructions::create_standing(&*tx, id, &admin, now).await?;
+    // The chain's head exists from the start: a verification that cannot see it (a
+    // tenant pin that did not reach the rows) says so instead of passing on nothing.
+    crate::ledger::chain::create_head(&*tx, id).await?;
     tx.commit().await?;
     tracing::info!(tenant_id = %id, "tenant created");
     Ok(created)
