@@ -32,7 +32,7 @@ PER_TENANT = int(os.environ.get("PER_TENANT", "200" if SMOKE else "10000"))
 IMPORT_ROWS = 2_000 if SMOKE else 100_000
 LEDGER_ROWS = 10_000 if SMOKE else 1_000_000
 HOSTPORT = os.environ.get("PGHOSTPORT", "127.0.0.1:5432")
-# While working on one figure: ONLY=ledger,rls runs just those groups (reads, ledger, rls,
+# While working on one figure: ONLY=ledger,rls runs just those groups (reads, ledger, many, rls,
 # nested, create, import, verify (with the proofs), sqlite, purge); REUSE=1 keeps a database seeded by an earlier
 # KEEP=1 run. A published table comes from a run with neither.
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
@@ -111,6 +111,7 @@ def seed(tenants, per_tenant):
         f"""
         INSERT INTO tenants SELECT md5('t' || t)::uuid, 'Tenant ' || t, '["EEA"]', true, 'ACTIVE', 'bench', now(), now()
           FROM generate_series(1, {tenants}) t;
+        INSERT INTO ledger_heads SELECT md5('t' || t)::uuid, 0, repeat('0', 64) FROM generate_series(1, {tenants}) t;
         INSERT INTO processing_instructions SELECT md5('t' || t)::uuid, md5('t' || t)::uuid, 'SERVICE_DELIVERY',
           '["CONTROLLER"]', '[]', '["IDENTITY","CONTACT_DETAILS","EMPLOYMENT","APPOINTMENTS","CUSTOM_FIELDS","PREFERENCES"]',
           '["READ","WRITE","EXPORT","ERASE"]', now(), NULL, 'standing direct-request instruction', NULL, true, 'bench', now(), NULL, NULL, NULL
@@ -314,6 +315,8 @@ def main():
         row("ledger cost: read by id", by_id, "same read, ledger off", off_by_id, 0.75)
         off_page = bench(off_base, "off_page", bob, page_q)
         row("ledger cost: 20-contact page", page, "same page, ledger off", off_page, 0.75)
+    if want("many"):
+        many(main_base, off_base, by_id_q, page_q)
     if want("rls"):
         bypass_by_id = bench(bypass_base, "bypass_by_id", bob, by_id_q, ids)
         row("RLS cost: read by id", by_id, "same read, role bypassing RLS", bypass_by_id, 0.85)
@@ -341,6 +344,57 @@ def main():
 
     ROWS.append(("memory under the load", None, "", None, None, None, "yes" if rss_mb <= 150 else "NO", f"server RSS {rss_mb:.0f} MB (goal ≤ 150 MB)"))
     report(seed_s)
+
+
+def many(main_base, off_base, by_id_q, page_q):
+    # A processor's normal load: every request a random one of 50 tenants, with that
+    # tenant's own token (and, for reads by id, one of its contacts).
+    n = min(50, TENANTS)
+    per = min(100, PER_TENANT)
+    rows = psql(
+        f"SELECT t, md5('t' || t)::uuid, string_agg(md5('c' || t || '-' || c)::uuid::text, ',') "
+        f"FROM generate_series(1, {n}) t, generate_series(1, {per}) c GROUP BY t ORDER BY t"
+    ).splitlines()
+    tenants = []
+    for line in rows:
+        t, tid, ids = line.split("|")
+        tenants.append((token("controller_admin", tid), ids.split(",")))
+
+    def script(name, query, with_ids):
+        path = os.path.join(WORK, f"{name}.lua")
+        with open(path, "w") as f:
+            f.write("local tenants = {\n")
+            for tok, ids in tenants:
+                f.write(f"  {{tok = {json.dumps(tok)}, ids = {{{','.join(json.dumps(i) for i in ids)}}}}},\n")
+            f.write("}\n")
+            body = json.dumps({"query": query, "variables": {"id": "%s"} if with_ids else {}})
+            f.write(f"local body = {json.dumps(body)}\n")
+            f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
+            f.write("request = function()\n  local t = tenants[math.random(#tenants)]\n")
+            f.write("  local b = body\n")
+            if with_ids:
+                f.write("  b = string.format(body, t.ids[math.random(#t.ids)])\n")
+            f.write('  return wrk.format(nil, "/graphql", {["Authorization"] = "Bearer " .. t.tok, ["Content-Type"] = "application/json"}, b)\nend\n')
+        return path
+
+    def counted(base, path):
+        names = ("custodian_ledger_statements_total", "custodian_ledger_batches_total", "custodian_ledger_records_total")
+        before = [metric(base, m) for m in names]
+        result = wrk(base, path)
+        after = [metric(base, m) for m in names]
+        statements, batches, records = (a - b for a, b in zip(after, before))
+        per_commit = f"{statements / batches:.1f} ledger statements and {records / batches:.1f} records a group commit" if batches else ""
+        return result, per_commit
+
+    by_id_many = script("many_by_id", by_id_q, True)
+    page_many = script("many_page", page_q, False)
+    one, one_note = counted(main_base, lua_script("one_by_id", tenants[0][0], by_id_q, tenants[0][1]))
+    audited, note = counted(main_base, by_id_many)
+    off = wrk(off_base, by_id_many)
+    row(f"read by id, {n} tenants at once", audited, "same reads, ledger off", off, 0.80, f"{note} (one tenant: {one_note}, {one['rps']:,.0f} req/s)")
+    audited, note = counted(main_base, page_many)
+    off = wrk(off_base, page_many)
+    row(f"20-contact page, {n} tenants at once", audited, "same pages, ledger off", off, 0.80, note)
 
 
 def reads(main_base, bob, page, by_id):

@@ -53,8 +53,14 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
         // strings do not linger in free pages of the file (see `reclaim_erased`).
         .map_sqlx_sqlite_opts(|o| o.pragma("secure_delete", "ON"));
     let statement_timeout = settings.db_statement_timeout_ms.to_string();
+    let plaintext = target.plaintext_loopback();
     options.map_sqlx_postgres_opts(move |o| {
-        o.options([("statement_timeout", statement_timeout.as_str())])
+        let o = o.options([("statement_timeout", statement_timeout.as_str())]);
+        if plaintext {
+            o.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
+        } else {
+            o
+        }
     });
     let db = Database::connect(options)
         .await
@@ -73,7 +79,34 @@ enum Target {
         port: u16,
         database: String,
         user: String,
+        /// The URL says how to use TLS (`sslmode=…`).
+        sslmode_given: bool,
     },
+}
+
+impl Target {
+    /// A PostgreSQL on this machine, reached over loopback, with no `sslmode` in the URL:
+    /// plaintext. TLS there protects against nothing that could not read the server's
+    /// memory anyway, and costs about half of what the database serves per core (sqlx's
+    /// default, `prefer`, negotiates it whenever the server offers it). Any `sslmode` given
+    /// is obeyed.
+    fn plaintext_loopback(&self) -> bool {
+        match self {
+            Self::Postgres {
+                host,
+                sslmode_given,
+                ..
+            } => {
+                !sslmode_given
+                    && (host == "localhost"
+                        || host
+                            .trim_matches(|c| c == '[' || c == ']')
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback()))
+            }
+            Self::Sqlite => false,
+        }
+    }
 }
 
 impl Target {
@@ -93,6 +126,9 @@ impl Target {
                 port: parsed.port().unwrap_or(5432),
                 database: parsed.path().trim_start_matches('/').to_owned(),
                 user: parsed.username().to_owned(),
+                sslmode_given: parsed
+                    .query_pairs()
+                    .any(|(k, _)| k == "sslmode" || k == "ssl-mode"),
             }),
             other => anyhow::bail!(
                 "--database-url: `{other}` databases are not supported; use postgres://… or \
@@ -111,6 +147,7 @@ impl std::fmt::Display for Target {
                 port,
                 database,
                 user,
+                ..
             } => write!(
                 f,
                 "PostgreSQL at {host}:{port} (database {database:?}, role {user:?})"
@@ -361,5 +398,23 @@ pub fn json_array_contains(
             format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)"),
             [value],
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn loopback_without_an_sslmode_is_plaintext_and_anything_else_as_configured() {
+        let plain = |url: &str| Target::parse(url).unwrap().plaintext_loopback();
+        assert!(plain("postgres://app@127.0.0.1:5432/custodian"));
+        assert!(plain("postgres://app@localhost/custodian"));
+        assert!(plain("postgres://app@[::1]:5432/custodian"));
+        assert!(!plain("postgres://app@127.0.0.1/custodian?sslmode=require"));
+        assert!(!plain("postgres://app@127.0.0.1/custodian?sslmode=prefer"));
+        assert!(!plain("postgres://app@db.internal:5432/custodian"));
+        assert!(!plain("postgres://app@10.0.0.5/custodian"));
+        assert!(!plain("sqlite://custodian.db"));
     }
 }
