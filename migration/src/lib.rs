@@ -19,6 +19,11 @@ mod m20261201_000012_disclosures;
 mod m20261201_000013_webhooks;
 mod m20261201_000014_ledger_proofs;
 mod m20261201_000015_ledger_heads_from_creation;
+mod m20261201_000016_ledger_append;
+
+/// The group committer's one-statement append (PostgreSQL), for the test that holds it to
+/// the chain's columns.
+pub use m20261201_000016_ledger_append::POSTGRES as LEDGER_APPEND_SQL;
 
 pub struct Migrator;
 
@@ -41,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_webhooks::Migration),
             Box::new(m20261201_000014_ledger_proofs::Migration),
             Box::new(m20261201_000015_ledger_heads_from_creation::Migration),
+            Box::new(m20261201_000016_ledger_append::Migration),
         ]
     }
 }

@@ -26,6 +26,7 @@ crate::on_both_backends!(
     the_ledger_filters_by_actor_operation_outcome_contact_and_time,
     instructions_are_issued_listed_and_revoked_with_validation,
     a_verification_that_cannot_see_the_chain_is_invalid,
+    many_tenants_reading_at_once_share_commits_and_keep_their_chains,
 );
 
 fn staff_instruction(categories: &[&str], operations: &[&str]) -> Value {
@@ -1414,4 +1415,88 @@ async fn a_verification_that_cannot_see_the_chain_is_invalid(app: TestApp) {
     assert!(!v.valid, "{v:?}");
     assert_eq!(v.checked, 0);
     assert_eq!(v.reason.as_deref(), Some("the chain's head cannot be seen"));
+}
+
+/// Reads of many tenants at once share group commits, and each commit appends every
+/// tenant's records in one statement; a tenant whose head another appender moved in
+/// between falls back alone, and no chain forks or skips.
+async fn many_tenants_reading_at_once_share_commits_and_keep_their_chains(app: TestApp) {
+    use custodian_api::ledger;
+    let mut tenants = Vec::new();
+    for i in 0..6 {
+        let (tenant, token) = app.tenant_with_token(&format!("T{i}")).await;
+        let c = app
+            .create_contact(&token, json!({"firstName": "Ada"}))
+            .await["id"]
+            .clone();
+        tenants.push((tenant, token, c));
+    }
+    let burst = |round: usize| {
+        let mut tasks = Vec::new();
+        for _ in 0..round {
+            for (_, token, c) in &tenants {
+                tasks.push(app.spawn_gql_ok(
+                    token,
+                    json!({"query": "query($id: ID!) { contact(id: $id) { firstName } }", "variables": {"id": c}}),
+                ));
+            }
+        }
+        tasks
+    };
+    for t in burst(3) {
+        t.await.unwrap();
+    }
+    // Another appender moves one tenant's head between the committer's batches.
+    let moved = custodian_api::domain::TenantId::parse(&tenants[2].0).unwrap();
+    let outsider = ledger::NewRecord::allowed(
+        ledger::Attribution {
+            tenant: moved,
+            at: app.clock.now_chrono(),
+            actor_kind: custodian_api::auth::ActorKind::Controller,
+            actor_id: "another-server".into(),
+            subprocessor_id: None,
+            purpose: None,
+            instruction_id: None,
+            request_id: None,
+        },
+        ledger::Reach {
+            operation: custodian_api::domain::instruction::AccessOperation::Read,
+            resource: ledger::ResourceType::Contact,
+            fields: Vec::new(),
+        },
+        Vec::new(),
+        0,
+    );
+    ledger::committer::append(&app.db, moved, &[outsider])
+        .await
+        .unwrap();
+    for t in burst(4) {
+        t.await.unwrap();
+    }
+    for (i, (_, token, _)) in tenants.iter().enumerate() {
+        let v = app.verify_log(token).await;
+        assert_eq!(v["valid"], true, "{v}");
+        let expected = 1 + 3 + 4 + usize::from(i == 2);
+        assert_eq!(
+            v["checked"],
+            expected,
+            "tenant {i}: the write, seven reads{}: {v}",
+            if i == 2 {
+                ", the outsider's record"
+            } else {
+                ""
+            }
+        );
+        let seqs: Vec<i64> = app
+            .access_log(token)
+            .await
+            .iter()
+            .map(|r| r["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=expected as i64).collect::<Vec<_>>(),
+            "gapless, each once"
+        );
+    }
 }

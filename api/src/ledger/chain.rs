@@ -1,8 +1,6 @@
 //! The chain: each record's canonical form and hash, its place after its predecessor,
 //! and the statements that append to a tenant's chain under its head.
 
-use std::sync::LazyLock;
-
 use chrono::SecondsFormat;
 use entities::{access_pending, access_record, ledger_head};
 use sea_orm::sea_query::Expr;
@@ -17,55 +15,6 @@ use super::{GENESIS, NewRecord};
 use crate::domain::{AccessRecordId, InstructionId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
 use crate::tenancy::{PIN_EXPR, pin_value};
-
-/// The chain table's columns in its order, with their PostgreSQL types: what the
-/// one-statement append reads out of its JSON batch. A test holds this list, the
-/// entity and the canonical form to the same columns.
-const COLUMNS: [(&str, &str); 19] = [
-    ("tenant_id", "uuid"),
-    ("seq", "bigint"),
-    ("id", "uuid"),
-    ("recorded_at", "timestamptz"),
-    ("actor_kind", "text"),
-    ("actor_id", "text"),
-    ("subprocessor_id", "uuid"),
-    ("operation", "text"),
-    ("resource_type", "text"),
-    ("resource_ids", "jsonb"),
-    ("resource_count", "integer"),
-    ("fields", "jsonb"),
-    ("purpose", "text"),
-    ("instruction_id", "uuid"),
-    ("outcome", "text"),
-    ("reason", "text"),
-    ("request_id", "text"),
-    ("prev_hash", "text"),
-    ("hash", "text"),
-];
-
-/// The fast path's one statement (see [`append_after`]): pin the tenant, move its head
-/// only if it is still the expected one, and insert the linked records (the JSON array of
-/// their exported form) only if it moved.
-static APPEND_AFTER: LazyLock<String> = LazyLock::new(|| {
-    let names: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
-    let typed: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("{n} {t}")).collect();
-    format!(
-        "WITH pinned AS (SELECT {PIN_EXPR}), \
-         moved AS (INSERT INTO ledger_heads (tenant_id, seq, hash) SELECT $2, $3, $4 FROM pinned \
-           ON CONFLICT (tenant_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash \
-           WHERE ledger_heads.seq = $5 AND ledger_heads.hash = $6 RETURNING 1) \
-         INSERT INTO access_records ({}) SELECT {} \
-         FROM json_to_recordset($7::text::json) AS r({}) \
-         WHERE r.tenant_id = $2 AND EXISTS (SELECT 1 FROM moved) RETURNING 1",
-        names.join(", "),
-        names
-            .iter()
-            .map(|n| format!("r.{n}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        typed.join(", ")
-    )
-});
 
 /// object plus `hash`, so anyone can recompute the chain. Declared in key order and
 /// serialized straight from the row: no intermediate map on the hot paths (chain and
@@ -354,35 +303,47 @@ pub async fn chain<C: ConnectionTrait>(
     Ok((moved.len() as u64, (seq, prev)))
 }
 
-/// The group committer's fast path on PostgreSQL: appends a tenant's records after the
-/// head this committer last wrote, in one autocommitted statement (one round trip, one
-/// flush), which moves the head only if it is still that one and inserts the records
-/// only if it moved it. `None` when another appender got there first: nothing written.
+/// The group committer's fast path on PostgreSQL: appends each tenant's records after
+/// the head this committer last saw for it, all tenants in one autocommitted statement
+/// (one round trip, one flush however many tenants the batch holds; see the
+/// `ledger_append` function in `migration/`), which moves a tenant's head only if it is
+/// still that one and inserts its records only if it moved it. Returns the new heads of
+/// the tenants appended to; the others (another appender got there first) are untouched.
+///
+/// # Errors
+/// `Db` when the statement fails: nothing of the batch was written.
 pub(super) async fn append_after(
     db: &DatabaseConnection,
-    tenant: TenantId,
-    head: &Head,
-    records: &[access_pending::Model],
-) -> Result<Option<Head>, ServiceError> {
-    let (rows, (seq, prev)) = link_all(records.iter().cloned(), head.clone());
-    let json = serde_json::to_string(&rows.iter().map(exported).collect::<Vec<_>>())
+    batch: &[(TenantId, Head, &[access_pending::Model])],
+) -> Result<Vec<(TenantId, Head)>, ServiceError> {
+    let mut moved = Vec::with_capacity(batch.len());
+    let mut items = Vec::with_capacity(batch.len());
+    for (tenant, head, records) in batch {
+        let (rows, next) = link_all(records.iter().cloned(), head.clone());
+        items.push(json!({
+            "tenant": tenant,
+            "expected_seq": head.0,
+            "expected_hash": head.1,
+            "seq": next.0,
+            "hash": next.1,
+            "records": rows.iter().map(exported).collect::<Vec<_>>(),
+        }));
+        moved.push((*tenant, next));
+    }
+    let json = serde_json::to_string(&items)
         .map_err(|e| ServiceError::Internal(format!("a record did not serialize: {e}")))?;
-    let appended = db
+    let appended: std::collections::HashSet<uuid::Uuid> = db
         .query_all_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
-            APPEND_AFTER.as_str(),
-            [
-                pin_value(tenant),
-                tenant.into(),
-                seq.into(),
-                prev.clone().into(),
-                head.0.into(),
-                head.1.clone().into(),
-                json.into(),
-            ],
+            "SELECT ledger_append($1) AS tenant",
+            [json.into()],
         ))
-        .await?;
-    Ok((appended.len() == rows.len()).then_some((seq, prev)))
+        .await?
+        .iter()
+        .map(|row| row.try_get::<uuid::Uuid>("", "tenant"))
+        .collect::<Result<_, _>>()?;
+    moved.retain(|(tenant, _)| appended.contains(&uuid::Uuid::from(*tenant)));
+    Ok(moved)
 }
 
 #[cfg(test)]
@@ -390,6 +351,31 @@ mod tests {
     use sea_orm::Iterable;
 
     use super::*;
+
+    /// The chain table's columns in its order, with their PostgreSQL types: what the
+    /// `ledger_append` function (in `migration/`) reads out of its JSON batch. The test below
+    /// holds this list, the entity, the canonical form and the function to the same columns.
+    const COLUMNS: [(&str, &str); 19] = [
+        ("tenant_id", "uuid"),
+        ("seq", "bigint"),
+        ("id", "uuid"),
+        ("recorded_at", "timestamptz"),
+        ("actor_kind", "text"),
+        ("actor_id", "text"),
+        ("subprocessor_id", "uuid"),
+        ("operation", "text"),
+        ("resource_type", "text"),
+        ("resource_ids", "jsonb"),
+        ("resource_count", "integer"),
+        ("fields", "jsonb"),
+        ("purpose", "text"),
+        ("instruction_id", "uuid"),
+        ("outcome", "text"),
+        ("reason", "text"),
+        ("request_id", "text"),
+        ("prev_hash", "text"),
+        ("hash", "text"),
+    ];
 
     /// The canonical bytes are the published rule (every column but `hash`, keys sorted,
     /// compact): the direct serialization must equal it byte for byte.
@@ -456,5 +442,19 @@ mod tests {
         assert_eq!(keys, columns);
         let listed: Vec<String> = COLUMNS.iter().map(|(n, _)| (*n).to_owned()).collect();
         assert_eq!(listed, in_order);
+        let function: String = migration::LEDGER_APPEND_SQL
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let typed: Vec<String> = COLUMNS.iter().map(|(n, t)| format!("{n} {t}")).collect();
+        assert!(
+            function.contains(&typed.join(", ")),
+            "ledger_append reads the columns in this order, with these types"
+        );
+        let names: Vec<String> = COLUMNS.iter().map(|(n, _)| format!("r.{n}")).collect();
+        assert!(
+            function.contains(&names.join(", ")),
+            "and inserts them in it"
+        );
     }
 }

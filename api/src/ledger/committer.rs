@@ -278,24 +278,34 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
                 .copied()
                 .collect()
         };
-        let mut slow = BTreeMap::new();
-        for (tenant, records) in by_tenant {
-            let fast = match heads.get(&tenant) {
-                Some(head) if postgres && !unswept.contains(&tenant) => {
-                    append_after(&shared.db, tenant, head, &records).await
-                }
-                _ => Ok(None),
-            };
-            match fast {
-                Ok(Some(head)) => {
-                    heads.insert(tenant, head);
-                }
-                Ok(None) => {
-                    slow.insert(tenant, records);
-                }
+        // All of them in one statement, however many tenants the batch holds.
+        let (fast, mut slow): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            by_tenant.into_iter().partition(|(tenant, _)| {
+                postgres && !unswept.contains(tenant) && heads.contains_key(tenant)
+            });
+        if !fast.is_empty() {
+            let batch: Vec<(TenantId, Head, &[access_pending::Model])> = fast
+                .iter()
+                .map(|(t, records)| (*t, heads[t].clone(), records.as_slice()))
+                .collect();
+            let moved: BTreeMap<TenantId, Head> = match append_after(&shared.db, &batch).await {
+                Ok(moved) => moved.into_iter().collect(),
                 Err(e) => {
-                    tracing::warn!(tenant = %tenant, error = %e, "ledger fast path failed");
-                    slow.insert(tenant, records);
+                    tracing::warn!(error = %e, "ledger fast path failed");
+                    BTreeMap::new()
+                }
+            };
+            drop(batch);
+            // What the fast path did not append (a head another appender moved, or the
+            // statement failed: then nothing was written) takes the locking path.
+            for (tenant, records) in fast {
+                match moved.get(&tenant) {
+                    Some(head) => {
+                        heads.insert(tenant, head.clone());
+                    }
+                    None => {
+                        slow.insert(tenant, records);
+                    }
                 }
             }
         }
