@@ -5,8 +5,9 @@
 //! into `access_pending` inside the write's own transaction (both commit or neither, and
 //! the write never waits on the tenant's chain); a background sealer chains those in
 //! batches. Reads' and denials' records go through a group committer that chains the
-//! records of concurrent requests in one transaction: one flush for many, and the reads'
-//! own transactions write nothing. All chaining happens under the tenant's head lock, so
+//! records of concurrent requests in one transaction: one flush for many (on PostgreSQL
+//! one statement for all the tenants of a batch), and the reads' own transactions write
+//! nothing. All chaining happens under the tenant's head lock, so
 //! the chain never forks or skips; a pending record can leave only into the chain,
 //! unchanged.
 //!
