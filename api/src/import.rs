@@ -48,10 +48,9 @@ pub async fn run(job: ImportJob) -> anyhow::Result<(u64, u64)> {
         None => file_key(&job.file)?,
     };
     let client = reqwest::Client::new();
-    let endpoint = format!("{}/graphql", job.url.trim_end_matches('/'));
-    let progress = call(
+    let progress = crate::client::graphql(
         &client,
-        &endpoint,
+        &job.url,
         &job.token,
         "query($k: String!) { importProgress(importKey: $k) }",
         json!({ "k": key }),
@@ -84,9 +83,9 @@ pub async fn run(job: ImportJob) -> anyhow::Result<(u64, u64)> {
             break;
         }
         let n = batch.len() as i64;
-        let data = call(
+        let data = crate::client::graphql(
             &client,
-            &endpoint,
+            &job.url,
             &job.token,
             "mutation($c: [ContactInput!]!, $k: String, $o: Int!) { importContacts(contacts: $c, importKey: $k, offset: $o) { imported skipped rowsCommitted } }",
             json!({ "c": batch, "k": key, "o": offset }),
@@ -114,48 +113,6 @@ fn file_key(path: &Path) -> anyhow::Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
-}
-
-/// POSTs one operation; the `data` on success, the errors (with every invalid row) on
-/// failure.
-async fn call(
-    client: &reqwest::Client,
-    endpoint: &str,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> anyhow::Result<Value> {
-    let response = client
-        .post(endpoint)
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {endpoint}"))?;
-    let body: Value = response
-        .json()
-        .await
-        .context("the server's answer is not JSON")?;
-    if let Some(errors) = body["errors"].as_array() {
-        let mut lines = Vec::new();
-        for e in errors {
-            lines.push(format!(
-                "{} ({})",
-                e["message"].as_str().unwrap_or("error"),
-                e["extensions"]["code"].as_str().unwrap_or("?")
-            ));
-            for r in e["extensions"]["rows"].as_array().into_iter().flatten() {
-                let row = r["row"].as_u64().unwrap_or(0) + 1;
-                lines.push(format!(
-                    "  batch row {row}: {}: {}",
-                    r["field"].as_str().unwrap_or("?"),
-                    r["message"].as_str().unwrap_or("")
-                ));
-            }
-        }
-        bail!("{}", lines.join("\n"));
-    }
-    Ok(body["data"].clone())
 }
 
 type Rows = Box<dyn Iterator<Item = anyhow::Result<Value>>>;

@@ -648,6 +648,37 @@ async fn a_webhook_queued_before_a_crash_is_delivered_by_the_next_server() {
     assert_eq!(seen(), vec![queued[0]["id"].as_str().unwrap().to_owned()]);
 }
 
+/// Reads `contact` `times` times, one access record each.
+async fn read_contact(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    contact: &str,
+    times: usize,
+) {
+    for _ in 0..times {
+        gql(
+            client,
+            base,
+            token,
+            &format!(r#"{{ contact(id: "{contact}") {{ firstName }} }}"#),
+        )
+        .await;
+    }
+}
+
+/// The proof bundle `query` answers in `field`, parsed.
+async fn bundle(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    query: &str,
+    field: &str,
+) -> Value {
+    let data = gql(client, base, token, query).await;
+    serde_json::from_str(data[field]["bundle"].as_str().unwrap()).unwrap()
+}
+
 /// Runs `custodian ledger verify-proof` and the Python verifier on `bundle`; both must
 /// agree, and the answer is whether they accepted it.
 fn both_verifiers_accept(dir: &std::path::Path, bundle: &str, key: &str, tenant: &str) -> bool {
@@ -731,15 +762,7 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
         )
         .await;
         let id = contact["createContact"]["id"].as_str().unwrap().to_owned();
-        for _ in 0..7 {
-            gql(
-                &client,
-                &base,
-                &bob,
-                &format!(r#"{{ contact(id: "{id}") {{ firstName }} }}"#),
-            )
-            .await;
-        }
+        read_contact(&client, &base, &bob, &id, 7).await;
         tenants.push((tenant, bob, id));
     }
     let (tenant, bob, contact) = tenants[0].clone();
@@ -797,24 +820,16 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
         )
         .await;
     }
-    let proof = gql(
-        &client,
-        &base,
-        &bob,
-        "{ accessRecordProof(seq: 3) { bundle } }",
-    )
-    .await;
-    let good: Value =
-        serde_json::from_str(proof["accessRecordProof"]["bundle"].as_str().unwrap()).unwrap();
-    let theirs = gql(
+    let inclusion = "{ accessRecordProof(seq: 3) { bundle } }";
+    let good = bundle(&client, &base, &bob, inclusion, "accessRecordProof").await;
+    let theirs = bundle(
         &client,
         &base,
         &tenants[1].1,
-        "{ accessRecordProof(seq: 3) { bundle } }",
+        inclusion,
+        "accessRecordProof",
     )
     .await;
-    let theirs: Value =
-        serde_json::from_str(theirs["accessRecordProof"]["bundle"].as_str().unwrap()).unwrap();
     assert!(both_verifiers_accept(
         dir.path(),
         &good.to_string(),
@@ -823,15 +838,7 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
     ));
 
     // More accesses, a newer checkpoint the witness accepts as an extension.
-    for _ in 0..5 {
-        gql(
-            &client,
-            &base,
-            &bob,
-            &format!(r#"{{ contact(id: "{contact}") {{ firstName }} }}"#),
-        )
-        .await;
-    }
+    read_contact(&client, &base, &bob, &contact, 5).await;
     let second = watch(true);
     assert!(
         second.status.success(),
@@ -844,15 +851,14 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
         (Some(13), Some(8))
     );
     assert!(std::fs::read_to_string(&state).unwrap().contains("\n13\n"));
-    let growth = gql(
+    let growth = bundle(
         &client,
         &base,
         &bob,
         "{ ledgerConsistencyProof(fromSize: 8) { bundle } }",
+        "ledgerConsistencyProof",
     )
     .await;
-    let growth: Value =
-        serde_json::from_str(growth["ledgerConsistencyProof"]["bundle"].as_str().unwrap()).unwrap();
     assert!(both_verifiers_accept(
         dir.path(),
         &growth.to_string(),
@@ -860,15 +866,7 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
         &tenant
     ));
     // The operator's own path: a checkpoint signed from the command line, a bundle.
-    for _ in 0..2 {
-        gql(
-            &client,
-            &base,
-            &bob,
-            &format!(r#"{{ contact(id: "{contact}") {{ firstName }} }}"#),
-        )
-        .await;
-    }
+    read_contact(&client, &base, &bob, &contact, 2).await;
     let signed = Command::new(BIN)
         .args([
             "ledger",

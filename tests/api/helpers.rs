@@ -415,22 +415,40 @@ impl TestApp {
         body["data"].clone()
     }
 
-    /// An unlabelled metric's value, as `/metrics` shows it now.
-    pub async fn gauge(&self, name: &str) -> u64 {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.address))
+    /// The body of `GET path` on the server, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.address))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// An unlabelled metric's value, as `/metrics` shows it now.
+    pub async fn gauge(&self, name: &str) -> u64 {
+        let text = self.get_text("/metrics").await;
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
             .unwrap_or_else(|| panic!("{name} not in /metrics"))
             .parse()
             .unwrap()
+    }
+
+    /// Until the ledger's background work (sealer passes that earlier writes scheduled)
+    /// has stopped sending statements: its statement count, settled.
+    pub async fn settled_ledger_statements(&self) -> u64 {
+        let mut before = self.gauge("custodian_ledger_statements_total").await;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let now = self.gauge("custodian_ledger_statements_total").await;
+            if now == before {
+                return now;
+            }
+            before = now;
+        }
     }
 
     pub async fn create_tenant(&self, name: &str) -> String {

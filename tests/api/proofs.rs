@@ -22,16 +22,10 @@ crate::on_both_backends!(
 const CHECKPOINT: &str = "treeSize rootHash issuedAt note";
 
 async fn verifier_key(app: &TestApp) -> String {
-    let text = app
-        .client
-        .get(format!("{}/.well-known/custodian/ledger-key", app.address))
-        .send()
+    app.get_text("/.well-known/custodian/ledger-key")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.trim().to_owned()
+        .trim()
+        .to_owned()
 }
 
 async fn issue(app: &TestApp, token: &str) -> Value {

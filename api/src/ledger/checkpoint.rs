@@ -161,8 +161,8 @@ pub fn open(note: &str, vkey: &str) -> Result<Opened, ProofError> {
         .map_err(|e| ProofError::BadSignature(e.to_string()))?;
     note.verify(&signed_note::VerifierList::new(vec![Box::new(verifier)]))
         .map_err(|e| ProofError::BadSignature(e.to_string()))?;
-    let checkpoint =
-        Checkpoint::from_bytes(note.text()).map_err(|e| ProofError::WrongOrigin(e.to_string()))?;
+    let checkpoint = Checkpoint::from_bytes(note.text())
+        .map_err(|e| ProofError::Malformed(format!("the signed text: {e}")))?;
     let tenant = checkpoint
         .origin()
         .strip_prefix(&name)
@@ -360,8 +360,7 @@ pub fn verify_consistency(
     let proof = hashes(proof)?;
     if old.size == 0 || old.size == new.size {
         // Nothing to prove from an empty log; a log of the same size must be the same log.
-        let same = old.size == 0 && proof.is_empty() || old.root == new.root && proof.is_empty();
-        if !same {
+        if !proof.is_empty() || old.size != 0 && old.root != new.root {
             return Err(ProofError::Inconsistent);
         }
     } else {

@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::checkpoint::{self, Opened, ProofError};
+use crate::client::graphql;
 use crate::domain::TenantId;
 
 /// What a watch run decided.
@@ -17,25 +18,6 @@ pub enum Watched {
     First(Opened),
     /// A checkpoint proven to extend the kept one: kept instead.
     Extended { old: u64, new: Opened },
-}
-
-async fn graphql(url: &str, token: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
-    let body: Value = reqwest::Client::new()
-        .post(format!("{}/graphql", url.trim_end_matches('/')))
-        .bearer_auth(token)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    if let Some(error) = body["errors"].get(0) {
-        anyhow::bail!(
-            "the server answered {} ({})",
-            error["message"].as_str().unwrap_or("an error"),
-            error["extensions"]["code"].as_str().unwrap_or("?")
-        );
-    }
-    Ok(body["data"].clone())
 }
 
 /// One watch run against the server at `url`: see the module's description. `issue` asks
@@ -61,22 +43,16 @@ pub async fn watch(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => anyhow::bail!("{}: {e}", state.display()),
     };
-    let data = if issue {
-        graphql(
-            url,
-            token,
+    let client = reqwest::Client::new();
+    let (query, field) = if issue {
+        (
             "mutation { issueLedgerCheckpoint { note } }",
-            json!({}),
+            "issueLedgerCheckpoint",
         )
-        .await?
     } else {
-        graphql(url, token, "{ ledgerCheckpoint { note } }", json!({})).await?
+        ("{ ledgerCheckpoint { note } }", "ledgerCheckpoint")
     };
-    let field = if issue {
-        "issueLedgerCheckpoint"
-    } else {
-        "ledgerCheckpoint"
-    };
+    let data = graphql(&client, url, token, query, json!({})).await?;
     let note = data[field]["note"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the server has issued no checkpoint yet (try --issue)"))?
@@ -96,6 +72,7 @@ pub async fn watch(
             }
             let hashes: Vec<String> = if latest.size > old.size && old.size > 0 {
                 let data = graphql(
+                    &client,
                     url,
                     token,
                     "query($from: Int!, $to: Int!) { ledgerConsistencyProof(fromSize: $from, toSize: $to) { hashes } }",
