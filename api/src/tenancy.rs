@@ -2,8 +2,9 @@
 //! reads (`app.tenant_id`, see the `tenant_isolation` policies in `migration/`).
 //!
 //! Everything that pins goes through here: the policy's gates, the ledger's appenders
-//! (which fold [`PIN_EXPR`] into their first statement to save a round trip) and the
-//! tests that act as the application role. Callers decide *whether* a transaction may be
+//! (the group committer's one-statement append pins each tenant of its batch with the
+//! same `set_config`, inside the `ledger_append` function) and the tests that act as the
+//! application role. Callers decide *whether* a transaction may be
 //! pinned; this module only knows *how*.
 
 use sea_orm::{

@@ -232,6 +232,18 @@ async fn offboarding_returns_everything_then_leaves_no_row_and_a_certificate_tha
     for (table, n) in rows_of(&app, &acme).await {
         assert_eq!(n, 0, "{table} still holds {n} of the tenant's rows");
     }
+    // An appender that reaches the tenant only now (a sealer pass scheduled before the
+    // erasure) finds no head and leaves none behind.
+    let gone = custodian_api::domain::TenantId::parse(&acme).unwrap();
+    custodian_api::ledger::committer::append(&app.db, gone, &[])
+        .await
+        .unwrap();
+    for (table, n) in rows_of(&app, &acme).await {
+        assert_eq!(
+            n, 0,
+            "{table} holds {n} rows of the erased tenant after a late append"
+        );
+    }
     // The certificate says what was deleted, and verifies offline; altered, it does not.
     let certificate = done["certificate"].as_str().unwrap();
     let key = app.signing_key().await;

@@ -14,7 +14,6 @@ use sha2::{Digest, Sha256};
 use super::{GENESIS, NewRecord};
 use crate::domain::{AccessRecordId, InstructionId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
-use crate::tenancy::{PIN_EXPR, pin_value};
 
 /// object plus `hash`, so anyone can recompute the chain. Declared in key order and
 /// serialized straight from the row: no intermediate map on the hot paths (chain and
@@ -201,7 +200,8 @@ pub async fn create_head<C: ConnectionTrait>(db: &C, tenant: TenantId) -> Result
 /// A chain head: the last record's `seq` and hash.
 pub type Head = (i64, String);
 
-/// Extends a tenant's chain on `db`, a transaction: first with whatever of the tenant's
+/// Extends a tenant's chain on `db`, a transaction pinned to the tenant (see
+/// [`crate::tenancy::pin`]): first with whatever of the tenant's
 /// records are pending (oldest first, at most `limit`), then with `fresh` ones; the moved
 /// pending rows are removed in the same transaction. Returns how many pending records
 /// moved. The tenant's head row is locked for the rest of the transaction, so
@@ -219,29 +219,22 @@ pub async fn chain<C: ConnectionTrait>(
 ) -> Result<(u64, Head), DbErr> {
     let backend = db.get_database_backend();
     let postgres = backend == DatabaseBackend::Postgres;
-    // One round trip pins the tenant (PostgreSQL) and locks and reads its head.
-    let head = if postgres {
-        Statement::from_sql_and_values(
-            backend,
-            format!(
-                "WITH pinned AS (SELECT {PIN_EXPR}) \
-                 INSERT INTO ledger_heads (tenant_id, seq, hash) SELECT $2, 0, $3 FROM pinned \
-                 ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash"
-            ),
-            [pin_value(tenant), tenant.into(), GENESIS.into()],
-        )
-    } else {
-        Statement::from_sql_and_values(
-            backend,
-            "INSERT INTO ledger_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) \
-             ON CONFLICT (tenant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash",
-            [tenant.into(), GENESIS.into()],
-        )
-    };
+    // Lock and read the head. It exists from the tenant's creation and is never created
+    // here: an appender racing the tenant's erasure must not leave a head behind it.
     let head = db
-        .query_one_raw(head)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("ledger head".into()))?;
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "UPDATE ledger_heads SET seq = seq WHERE tenant_id = $1 RETURNING seq, hash",
+            [tenant.into()],
+        ))
+        .await?;
+    let Some(head) = head else {
+        if fresh.is_empty() {
+            // The tenant is gone (offboarded) or never was: nothing of it to seal.
+            return Ok((0, (0, GENESIS.to_owned())));
+        }
+        return Err(DbErr::RecordNotFound("the tenant's ledger head".into()));
+    };
     let head: Head = (head.try_get("", "seq")?, head.try_get("", "hash")?);
     // Read after the lock: what an appender that held it before us moved is gone.
     let mut records = access_pending::Entity::find()

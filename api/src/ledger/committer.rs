@@ -365,6 +365,7 @@ async fn commit_batch(
     let tx = db.begin_with_options(options).await?;
     let mut heads = Vec::with_capacity(by_tenant.len());
     for (tenant, records) in by_tenant {
+        tenancy::pin(&tx, *tenant).await?;
         let (_, head) = chain(&tx, *tenant, records.clone(), sweep).await?;
         heads.push((*tenant, head));
     }
