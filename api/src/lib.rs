@@ -2,6 +2,7 @@
 //! isolation.
 
 pub mod auth;
+pub mod citus;
 pub mod cli;
 pub mod client;
 pub mod clock;

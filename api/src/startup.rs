@@ -53,6 +53,10 @@ impl Application {
             db::migrate(&db).await?;
         }
         db::check_migrated(&db).await?;
+        let citus = crate::citus::is_citus(&db).await?;
+        if citus {
+            crate::citus::check_layout(&db).await?;
+        }
         if settings.bench_allow_rls_bypass {
             tracing::warn!("BENCHMARK MODE: row-level security may be bypassed");
         } else {
@@ -86,7 +90,7 @@ impl Application {
         let ledger = if settings.bench_ledger_off {
             Ledger::disabled()
         } else {
-            Ledger::start(db.clone(), metrics.clone()).await
+            Ledger::start(db.clone(), metrics.clone(), citus).await
         };
         if settings.deliver_webhooks {
             tokio::spawn(deliver_webhooks(db.clone(), clock.clone()));

@@ -2,54 +2,61 @@
 //! reads (`app.tenant_id`, see the `tenant_isolation` policies in `migration/`).
 //!
 //! Everything that pins goes through here: the policy's gates, the ledger's appenders
-//! (the group committer's one-statement append pins each tenant of its batch with the
-//! same `set_config`, inside the `ledger_append` function) and the tests that act as the
+//! (the group committer's one-statement append on plain PostgreSQL pins each tenant of
+//! its batch with `set_config` inside the `ledger_append` function) and the tests that act as the
 //! application role. Callers decide *whether* a transaction may be
 //! pinned; this module only knows *how*.
 
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::domain::TenantId;
 
-/// The pin as an SQL expression of one bound parameter, `$1`: the tenant id as text.
-/// Local to the transaction (`true`), so the setting cannot survive into the pooled
-/// connection's next use; a parameter, so the value is never spliced into SQL.
-pub const PIN_EXPR: &str = "set_config('app.tenant_id', $1, true)";
-
-/// The value bound to [`PIN_EXPR`]'s `$1`: built only from a parsed id.
-pub fn pin_value(tenant: TenantId) -> sea_orm::Value {
-    tenant.to_string().into()
+/// The pin: the statements that set `app.tenant_id` for the rest of the transaction
+/// (`SET LOCAL`, so the setting cannot survive into the pooled connection's next use).
+///
+/// On Citus the policies are enforced on the workers' shards, where a `set_config` on
+/// the coordinator is never seen; `citus.propagate_set_commands = 'local'` makes the
+/// coordinator send the transaction's `SET LOCAL`s to every worker it opens in it. On
+/// plain PostgreSQL that setting is an inert placeholder and the pin behaves the same.
+/// `SET` takes no bound parameter, so the value is spliced in: it is built only from a
+/// parsed id, whose hyphenated form is hex digits and hyphens, nothing to escape. Outside
+/// a transaction `SET LOCAL` does nothing (with a warning): fail-closed.
+pub fn pin_statements(tenant: TenantId) -> String {
+    let id: uuid::Uuid = tenant.into();
+    format!(
+        "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.tenant_id = '{}'",
+        id.hyphenated()
+    )
 }
 
-/// Pins `tx` (a transaction) to `tenant`. A no-op on SQLite, which has no row-level
-/// security: there the application's own tenant filters are the only layer.
+/// Pins `tx` (a transaction) to `tenant`, in one round trip (see [`pin_statements`]). A
+/// no-op on SQLite, which has no row-level security: there the application's own tenant
+/// filters are the only layer.
 ///
 /// # Errors
 /// `DbErr` when the statement fails.
 pub async fn pin<C: ConnectionTrait>(tx: &C, tenant: TenantId) -> Result<(), DbErr> {
     if tx.get_database_backend() == DatabaseBackend::Postgres {
-        tx.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            format!("SELECT {PIN_EXPR}"),
-            [pin_value(tenant)],
-        ))
-        .await?;
+        tx.execute_unprepared(&pin_statements(tenant)).await?;
     }
     Ok(())
 }
 
-/// Opens `tx` to the platform-read policies (PostgreSQL): the platform admin's listing of
-/// every tenant's objections to a subprocessor, and nothing else.
+/// Opens `tx` to the platform-read policies (PostgreSQL): the platform admin's listings
+/// across tenants (objections to a subprocessor, breach notices, terms responses,
+/// disclosures, webhook deliveries), and nothing else. Seen by Citus's workers as the pin is.
 ///
 /// # Errors
 /// `DbErr` when the statement fails.
 pub async fn open_platform_read<C: ConnectionTrait>(tx: &C) -> Result<(), DbErr> {
     if tx.get_database_backend() == DatabaseBackend::Postgres {
-        tx.execute_unprepared("SELECT set_config('app.platform_read', 'on', true)")
-            .await?;
+        tx.execute_unprepared(
+            "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.platform_read = 'on'",
+        )
+        .await?;
     }
     Ok(())
 }

@@ -18,6 +18,8 @@ pub const TEST_TOKEN_TTL: i64 = 365 * 86_400;
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// A Citus coordinator and its workers, when `CUSTODIAN_CITUS_URL` names one.
+    Citus,
 }
 
 /// A clock tests can move.
@@ -90,6 +92,18 @@ impl TestApp {
                         return None;
                     }
                 };
+                Some(Self::start(Some(urls)).await)
+            }
+            Backend::Citus => {
+                let Some(admin) = crate::pg::citus_admin_url() else {
+                    eprintln!(
+                        "SKIPPED: Citus suite not run: set CUSTODIAN_CITUS_URL to a coordinator's superuser URL (see the README)"
+                    );
+                    return None;
+                };
+                let urls = crate::pg::fresh_citus_database(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("CUSTODIAN_CITUS_URL is set but unusable: {e}"));
                 Some(Self::start(Some(urls)).await)
             }
         }
@@ -503,6 +517,25 @@ pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or("<none>")
+}
+
+/// Runs each named `async fn name(app: TestApp)` on SQLite, on PostgreSQL and on Citus
+/// (which skips, saying so, unless `CUSTODIAN_CITUS_URL` is set).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!($($name),*);
+        mod citus {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Citus).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
 }
 
 /// Runs each named `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     every_operation_on_another_tenants_rows_answers_like_a_missing_row,
     listings_and_counts_never_include_another_tenants_rows,
 );

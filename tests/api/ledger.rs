@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_code};
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     the_acceptance_example_lists_and_verifies_the_ledger,
     staff_need_an_active_instruction_for_the_purpose_and_are_recorded_either_way,
     fields_outside_the_instructions_categories_are_refused_alone,
@@ -973,13 +973,9 @@ async fn the_ledger_is_append_only_for_the_server(app: TestApp) {
         // With its tenant set the owner sees the rows; the trigger still refuses.
         use sea_orm::TransactionTrait;
         let tx = owner.begin().await.unwrap();
-        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            format!("SELECT {}", custodian_api::tenancy::PIN_EXPR),
-            [tenant.to_string().into()],
-        ))
-        .await
-        .unwrap();
+        custodian_api::tenancy::pin(&tx, tenant.into())
+            .await
+            .unwrap();
         let err = tx
             .execute_unprepared("DELETE FROM access_records")
             .await
@@ -1420,6 +1416,7 @@ async fn many_tenants_reading_at_once_share_commits_and_keep_their_chains(app: T
         let second = ledger::Ledger::start(
             app.db.clone(),
             std::sync::Arc::new(custodian_api::metrics::Metrics::default()),
+            false,
         )
         .await;
         let batch = || {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_code};
 
-crate::on_both_backends!(
+crate::on_every_backend!(
     a_subprocessor_takes_effect_no_earlier_than_thirty_days_after_its_announcement,
     an_objection_blocks_and_is_visible_to_the_platform_admin_only_beside_the_tenant,
     transfers_without_a_fitting_safeguard_are_refused_with_a_reason,

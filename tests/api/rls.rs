@@ -205,13 +205,9 @@ mod tests {
             let db = db.clone();
             async move {
                 let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    format!("SELECT {}", custodian_api::tenancy::PIN_EXPR),
-                    [tenant.into()],
-                ))
-                .await
-                .unwrap();
+                custodian_api::tenancy::pin(&txn, tenant.parse().unwrap())
+                    .await
+                    .unwrap();
                 let result = txn
                     .execute_unprepared(&stmt)
                     .await
@@ -224,13 +220,9 @@ mod tests {
             let db = db.clone();
             async move {
                 let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    format!("SELECT {}", custodian_api::tenancy::PIN_EXPR),
-                    [tenant.into()],
-                ))
-                .await
-                .unwrap();
+                custodian_api::tenancy::pin(&txn, tenant.parse().unwrap())
+                    .await
+                    .unwrap();
                 let row = txn
                     .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE tenant_id <> current_setting('app.tenant_id')::uuid) AS foreign FROM contacts"))
                     .await

@@ -63,7 +63,7 @@ impl Harness {
         let shared: SharedClock = clock.clone();
         let db = db::connect(&settings.storage).await.unwrap();
         db::migrate(&db).await.unwrap();
-        let ledger = Ledger::start(db.clone(), Arc::new(Metrics::default())).await;
+        let ledger = Ledger::start(db.clone(), Arc::new(Metrics::default()), false).await;
         let auth =
             TokenAuthority::from_settings(&settings.auth, dir.path(), shared.clone()).unwrap();
         let schema = schema::build(SchemaData {

@@ -48,6 +48,11 @@ enum Command {
         /// PostgreSQL role the server connects as.
         #[arg(long, env = "CUSTODIAN_APP_ROLE", default_value = "custodian_app")]
         app_role: String,
+        /// On a Citus coordinator, then lay the database out for it: every tenant table
+        /// distributed by `tenant_id` into one colocation group, the registry tables made
+        /// reference tables, empty or populated, and checked; safe to run again.
+        #[arg(long)]
+        citus: bool,
     },
     /// Print the GraphQL schema (SDL).
     Schema {
@@ -236,11 +241,19 @@ pub async fn run() -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(settings) => serve(settings).await,
-        Command::Migrate { storage, app_role } => {
+        Command::Migrate {
+            storage,
+            app_role,
+            citus,
+        } => {
             let db = db::connect(&storage).await?;
             db::migrate(&db).await?;
             db::grant_app_role(&db, &app_role).await?;
             println!("migrations applied");
+            if citus {
+                let done = crate::citus::distribute(&db).await?;
+                println!("laid out for Citus: {}", serde_json::to_string(&done)?);
+            }
             Ok(())
         }
         Command::Schema { output } => {

@@ -94,6 +94,8 @@ struct Shared {
     unswept: Mutex<BTreeSet<TenantId>>,
     wake: Notify,
     metrics: Arc<Metrics>,
+    /// The database is a Citus coordinator: no transaction may span two tenants.
+    citus: bool,
 }
 
 /// A tenant set stays consistent whatever a panicking holder did (it is only inserted
@@ -132,8 +134,9 @@ pub struct Ledger {
 impl Ledger {
     /// Starts the committer and the sealer on the current runtime, with every tenant
     /// marked for sealing whatever an earlier run left pending (listed before this
-    /// returns, so only tenants that exist now are visited for that).
-    pub async fn start(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+    /// returns, so only tenants that exist now are visited for that). `citus`: the
+    /// database is a Citus coordinator (see [`crate::citus`]).
+    pub async fn start(db: DatabaseConnection, metrics: Arc<Metrics>, citus: bool) -> Self {
         let (committer, receiver) = mpsc::channel(4 * MAX_BATCH);
         let shared = Arc::new(Shared {
             db,
@@ -142,6 +145,7 @@ impl Ledger {
             unswept: Mutex::new(BTreeSet::new()),
             wake: Notify::new(),
             metrics,
+            citus,
         });
         tokio::spawn(crate::metrics::as_ledger_work(commit_loop(
             shared.clone(),
@@ -244,7 +248,10 @@ impl Ledger {
 }
 
 async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
-    let postgres = shared.db.get_database_backend() == DatabaseBackend::Postgres;
+    // One statement for the whole batch on plain PostgreSQL (see `append_after`); on
+    // Citus it would be planned on the coordinator and commit on every worker.
+    let one_statement =
+        shared.db.get_database_backend() == DatabaseBackend::Postgres && !shared.citus;
     // The heads this committer last wrote or read, per tenant.
     let mut heads: std::collections::HashMap<TenantId, Head> = std::collections::HashMap::new();
     while let Some(first) = receiver.recv().await {
@@ -281,7 +288,7 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
         // All of them in one statement, however many tenants the batch holds.
         let (fast, mut slow): (BTreeMap<_, _>, BTreeMap<_, _>) =
             by_tenant.into_iter().partition(|(tenant, _)| {
-                postgres && !unswept.contains(tenant) && heads.contains_key(tenant)
+                one_statement && !unswept.contains(tenant) && heads.contains_key(tenant)
             });
         if !fast.is_empty() {
             let batch: Vec<(TenantId, Head, &[access_pending::Model])> = fast
@@ -309,44 +316,67 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
                 }
             }
         }
-        let result = if slow.is_empty() {
-            Ok(Vec::new())
+        // The locking path: one transaction for all of them on PostgreSQL; on Citus one
+        // per tenant, side by side, so each commits on its tenant's one worker.
+        let groups: Vec<Vec<(TenantId, &[access_pending::Model])>> = if shared.citus {
+            slow.iter().map(|(t, r)| vec![(*t, r.as_slice())]).collect()
+        } else if slow.is_empty() {
+            Vec::new()
         } else {
-            match commit_batch(&shared.db, &slow, MAX_BATCH as u64).await {
+            vec![slow.iter().map(|(t, r)| (*t, r.as_slice())).collect()]
+        };
+        let outcomes = futures_util::future::join_all(
+            groups.iter().map(|g| lock_and_chain(&shared, g, &unswept)),
+        )
+        .await;
+        let mut failed: BTreeSet<TenantId> = BTreeSet::new();
+        let mut failure = String::new();
+        for (group, outcome) in groups.iter().zip(outcomes) {
+            match outcome {
+                Ok(moved) => heads.extend(moved),
                 Err(e) => {
-                    // A pending record that cannot move (see the sealer's errors) must not
-                    // cost other requests their answers: chain without sweeping.
-                    tracing::error!(error = %e, records = count, "ledger batch failed; retrying without pending records");
-                    shared.unswept().extend(unswept.iter().copied());
-                    commit_batch(&shared.db, &slow, 0).await
+                    tracing::error!(error = %e, records = count, "ledger batch failed");
+                    // What it swept and what it knew of these heads is unknown now.
+                    for (tenant, _) in group {
+                        heads.remove(tenant);
+                        failed.insert(*tenant);
+                    }
+                    failure = e.to_string();
                 }
-                ok => ok,
             }
-        };
-        let result = match result {
-            Ok(moved) => {
-                heads.extend(moved);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, records = count, "ledger batch failed");
-                // What it swept and what it knew of these heads is unknown now.
-                slow.keys().for_each(|t| {
-                    heads.remove(t);
-                });
-                Err((slow.keys().copied().collect::<BTreeSet<_>>(), e.to_string()))
-            }
-        };
+        }
         shared.metrics.ledger_batch(count, started.elapsed());
         for job in jobs {
-            let failed = match &result {
-                Err((tenants, e)) if job.records.iter().any(|r| tenants.contains(&r.tenant())) => {
-                    Err(e.clone())
-                }
-                _ => Ok(()),
+            let outcome = if job.records.iter().any(|r| failed.contains(&r.tenant())) {
+                Err(failure.clone())
+            } else {
+                Ok(())
             };
-            let _ = job.done.send(failed);
+            let _ = job.done.send(outcome);
         }
+    }
+}
+
+/// The locking path for one group of tenants: [`commit_batch`], and if that fails (a
+/// pending record that cannot move, see the sealer's errors, must not cost other requests
+/// their answers) once more without sweeping.
+async fn lock_and_chain(
+    shared: &Shared,
+    group: &[(TenantId, &[access_pending::Model])],
+    unswept: &BTreeSet<TenantId>,
+) -> Result<Vec<(TenantId, Head)>, DbErr> {
+    match commit_batch(&shared.db, group, MAX_BATCH as u64).await {
+        Err(e) => {
+            tracing::error!(error = %e, "ledger batch failed; retrying without pending records");
+            shared.unswept().extend(
+                group
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .filter(|t| unswept.contains(t)),
+            );
+            commit_batch(&shared.db, group, 0).await
+        }
+        ok => ok,
     }
 }
 
@@ -355,7 +385,7 @@ async fn commit_loop(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Job>) {
 /// its pending records.
 async fn commit_batch(
     db: &DatabaseConnection,
-    by_tenant: &BTreeMap<TenantId, Vec<access_pending::Model>>,
+    group: &[(TenantId, &[access_pending::Model])],
     sweep: u64,
 ) -> Result<Vec<(TenantId, Head)>, DbErr> {
     let options = TransactionOptions {
@@ -363,10 +393,10 @@ async fn commit_batch(
         ..TransactionOptions::default()
     };
     let tx = db.begin_with_options(options).await?;
-    let mut heads = Vec::with_capacity(by_tenant.len());
-    for (tenant, records) in by_tenant {
+    let mut heads = Vec::with_capacity(group.len());
+    for (tenant, records) in group {
         tenancy::pin(&tx, *tenant).await?;
-        let (_, head) = chain(&tx, *tenant, records.clone(), sweep).await?;
+        let (_, head) = chain(&tx, *tenant, records.to_vec(), sweep).await?;
         heads.push((*tenant, head));
     }
     tx.commit().await?;

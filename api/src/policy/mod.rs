@@ -140,6 +140,7 @@ mod tests {
             "begin_with_options",
             ".transaction(",
             "set_config",
+            "SET LOCAL",
             "tenancy::begin",
             "tenancy::pin",
             "begin_pinned",
