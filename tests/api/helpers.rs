@@ -60,6 +60,8 @@ pub struct TestApp {
     pub owner_url: Option<String>,
     pub app_url: Option<String>,
     pub superuser_url: Option<String>,
+    /// The database is a Citus coordinator.
+    pub citus: bool,
     pub _data_dir: tempfile::TempDir,
 }
 
@@ -137,6 +139,7 @@ impl TestApp {
             .expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let db = app.db().clone();
+        let citus = custodian_api::citus::is_citus(&db).await.unwrap();
         tokio::spawn(app.run_until_stopped());
         let authority =
             TokenAuthority::from_settings(&settings.auth, data_dir.path(), shared).unwrap();
@@ -149,6 +152,7 @@ impl TestApp {
             owner_url: pg.as_ref().map(|p| p.owner_url.clone()),
             app_url: pg.as_ref().map(|p| p.app_url.clone()),
             superuser_url: pg.as_ref().map(|p| p.superuser_url.clone()),
+            citus,
             _data_dir: data_dir,
         }
     }
@@ -279,7 +283,8 @@ impl TestApp {
         let tx = conn.begin().await.unwrap();
         match backend {
             sea_orm::DbBackend::Postgres => {
-                tx.execute_unprepared("SET LOCAL session_replication_role = replica")
+                // On Citus the coordinator passes the setting on to the workers.
+                tx.execute_unprepared("SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL session_replication_role = replica")
                     .await
                     .unwrap();
             }

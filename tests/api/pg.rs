@@ -129,6 +129,10 @@ async fn exec(db: &DatabaseConnection, sql: &str) -> Result<(), String> {
 /// not propagate `CREATE DATABASE`), the workers registered, then migrated, granted and
 /// distributed by the owner.
 pub async fn fresh_citus_database(admin_url: &str) -> Result<TestDatabase, String> {
+    // One at a time: adding nodes to several new databases at once races on the
+    // workers' shared catalogs ("tuple concurrently updated").
+    static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = CREATING.lock().await;
     let admin = connect(admin_url).await?;
     let workers: Vec<(String, i32)> = admin
         .query_all_raw(sea_orm::Statement::from_string(

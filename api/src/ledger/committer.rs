@@ -188,6 +188,12 @@ impl Ledger {
         }
     }
 
+    /// Whether the database is a Citus coordinator, as the running ledger found at start
+    /// (`false` for a ledger that is not running).
+    pub fn citus(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.citus)
+    }
+
     pub fn enabled(&self) -> bool {
         self.shared.is_some()
     }

@@ -117,6 +117,11 @@ pub struct TenantTx<'a> {
 }
 
 impl<'a> TenantTx<'a> {
+    /// Whether the database is a Citus coordinator (see [`crate::citus`]).
+    pub fn on_citus(&self) -> bool {
+        self.ctx.ledger.citus()
+    }
+
     /// A transaction under `grant`, nothing refused or touched yet: how the job gates
     /// ([`super::jobs`]) open theirs.
     pub(super) fn granted(

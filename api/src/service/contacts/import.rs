@@ -43,7 +43,9 @@ struct ImportRow<'a> {
 /// Inserts new contacts of the transaction's tenant, all created at the same moment. On PostgreSQL the whole batch is
 /// one statement with one parameter, a JSON array the server unpacks with
 /// `json_to_recordset`: a thousand rows cost one small statement to parse and plan
-/// instead of one with 21,000 bound values. SQLite takes multi-row `INSERT`s.
+/// instead of one with 21,000 bound values. SQLite and Citus take multi-row `INSERT`s
+/// (Citus runs an `INSERT … SELECT` from a function as a `COPY` into the shard, which
+/// row-level security refuses; a multi-row `INSERT` of one tenant routes to its shard).
 ///
 /// # Errors
 /// `Db`.
@@ -51,7 +53,7 @@ async fn insert_all(tx: &TenantTx<'_>, models: &[contact::Model]) -> Result<(), 
     if models.is_empty() {
         return Ok(());
     }
-    if tx.get_database_backend() != DatabaseBackend::Postgres {
+    if tx.get_database_backend() != DatabaseBackend::Postgres || tx.on_citus() {
         for chunk in models.chunks(INSERT_CHUNK) {
             contact::Entity::insert_many(chunk.iter().cloned().map(|m| active(m, true)))
                 .exec(&**tx)
