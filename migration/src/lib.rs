@@ -20,6 +20,7 @@ mod m20261201_000013_webhooks;
 mod m20261201_000014_ledger_proofs;
 mod m20261201_000015_ledger_heads_from_creation;
 mod m20261201_000016_ledger_append;
+mod m20261201_000017_tree_trigger_on_shards;
 
 /// The group committer's one-statement append (PostgreSQL), for the test that holds it to
 /// the chain's columns.
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_ledger_proofs::Migration),
             Box::new(m20261201_000015_ledger_heads_from_creation::Migration),
             Box::new(m20261201_000016_ledger_append::Migration),
+            Box::new(m20261201_000017_tree_trigger_on_shards::Migration),
         ]
     }
 }

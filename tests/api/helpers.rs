@@ -111,6 +111,21 @@ impl TestApp {
         }
     }
 
+    /// A Citus-backed server with `configure` applied to its settings; `None` (saying so)
+    /// when `CUSTODIAN_CITUS_URL` is unset.
+    pub async fn spawn_citus_configured(
+        configure: impl FnOnce(&mut ServeSettings),
+    ) -> Option<Self> {
+        let Some(admin) = crate::pg::citus_admin_url() else {
+            eprintln!("SKIPPED: Citus suite not run: set CUSTODIAN_CITUS_URL (see the README)");
+            return None;
+        };
+        let urls = crate::pg::fresh_citus_database(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("CUSTODIAN_CITUS_URL is set but unusable: {e}"));
+        Some(Self::start_with(Some(urls), configure).await)
+    }
+
     /// A SQLite-backed server with `configure` applied to its settings.
     pub async fn spawn_configured(configure: impl FnOnce(&mut ServeSettings)) -> Self {
         Self::start_with(None, configure).await

@@ -7,6 +7,7 @@ mod abuse;
 mod appointments;
 mod auth;
 mod breaches;
+mod citus;
 mod contacts;
 mod disclosures;
 mod hostile_tokens;

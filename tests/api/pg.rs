@@ -174,18 +174,42 @@ pub async fn fresh_citus_database(admin_url: &str) -> Result<TestDatabase, Strin
             .iter()
             .map(|(h, p)| format!("postgres://{user}@{h}:{p}/postgres{query}")),
     );
+    // Every database on a Citus node keeps a maintenance worker: the ones earlier runs
+    // left (over ten minutes old) go first, or the nodes run out of worker processes.
+    static SWEPT: OnceCell<()> = OnceCell::const_new();
+    let sweep = SWEPT.get().is_none();
     for node in &nodes {
         let db = if node == admin_url {
             admin.clone()
         } else {
             connect(node).await?
         };
+        if sweep {
+            let cutoff = chrono::Utc::now().timestamp() - 600;
+            let old = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT datname::text AS name FROM pg_database WHERE datname LIKE 'custodian\\_c\\_%'",
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+            for row in old {
+                let old: String = row.try_get("", "name").map_err(|e| e.to_string())?;
+                let stamp = old.split('_').nth(2).and_then(|s| s.parse::<i64>().ok());
+                if stamp.is_some_and(|s| s < cutoff) {
+                    let _ = db
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)"))
+                        .await;
+                }
+            }
+        }
         create_roles(&db).await?;
         exec(&db, &format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}")).await?;
         let fresh = connect(&url_for(node, None, &name)).await?;
         exec(&fresh, "CREATE EXTENSION citus").await?;
         fresh.close().await.ok();
     }
+    let _ = SWEPT.set(());
     let coordinator = connect(&url_for(admin_url, None, &name)).await?;
     exec(
         &coordinator,
@@ -199,6 +223,13 @@ pub async fn fresh_citus_database(admin_url: &str) -> Result<TestDatabase, Strin
         )
         .await?;
     }
+    // Citus counts the server's single- and multi-shard statements (the routing test
+    // reads `citus_stat_counters`).
+    exec(
+        &coordinator,
+        &format!("ALTER DATABASE {name} SET citus.enable_stat_counters = on"),
+    )
+    .await?;
     coordinator.close().await.ok();
     let owner_url = url_for(admin_url, Some(OWNER_ROLE), &name);
     let owner = connect(&owner_url).await?;
