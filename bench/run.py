@@ -32,7 +32,7 @@ PER_TENANT = int(os.environ.get("PER_TENANT", "200" if SMOKE else "10000"))
 IMPORT_ROWS = 2_000 if SMOKE else 100_000
 LEDGER_ROWS = 10_000 if SMOKE else 1_000_000
 HOSTPORT = os.environ.get("PGHOSTPORT", "127.0.0.1:5432")
-# While working on one figure: ONLY=ledger,rls runs just those groups (reads, ledger, many, peers, rls,
+# While working on one figure: ONLY=ledger,rls runs just those groups (reads, ledger, many, peers, citus, rls,
 # nested, create, import, verify (with the proofs), sqlite, purge); REUSE=1 keeps a database seeded by an earlier
 # KEEP=1 run. A published table comes from a run with neither.
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
@@ -107,7 +107,15 @@ def tenant_id(t):
 def seed(tenants, per_tenant):
     log(f"seeding {tenants} tenants x {per_tenant} contacts")
     t0 = time.time()
-    psql(
+    psql(seed_sql(tenants, per_tenant))
+    psql("VACUUM ANALYZE")
+    return time.time() - t0
+
+
+def seed_sql(tenants, per_tenant):
+    """Tenants 1..tenants (id md5('t' || t)), their heads and standing instructions, and
+    per_tenant contacts each (id md5('c' || t || '-' || c)), with appointments."""
+    return (
         f"""
         INSERT INTO tenants SELECT md5('t' || t)::uuid, 'Tenant ' || t, '["EEA"]', true, 'ACTIVE', 'bench', now(), now()
           FROM generate_series(1, {tenants}) t;
@@ -127,8 +135,6 @@ def seed(tenants, per_tenant):
           FROM generate_series(1, {tenants}) t, generate_series(1, least(100, {per_tenant})) c, generate_series(1, 2) k;
         """
     )
-    psql("VACUUM ANALYZE")
-    return time.time() - t0
 
 
 def start_server(name, database_url=None, env_extra=None):
@@ -319,6 +325,8 @@ def main():
         many(main_base, off_base, by_id_q, page_q)
     if want("peers") and not SMOKE:
         peers(by_id, page, ids, t1, bob)
+    if want("citus") and not SMOKE:
+        citus(by_id_q, by_id)
     if want("rls"):
         bypass_by_id = bench(bypass_base, "bypass_by_id", bob, by_id_q, ids)
         row("RLS cost: read by id", by_id, "same read, role bypassing RLS", bypass_by_id, 0.85)
@@ -348,6 +356,26 @@ def main():
     report(seed_s)
 
 
+def tenants_script(name, tenants, query, with_ids):
+    """A wrk script POSTing `query` as a random one of `tenants` ((token, ids) pairs),
+    with one of its ids when `with_ids`."""
+    path = os.path.join(WORK, f"{name}.lua")
+    with open(path, "w") as f:
+        f.write("local tenants = {\n")
+        for tok, ids in tenants:
+            f.write(f"  {{tok = {json.dumps(tok)}, ids = {{{','.join(json.dumps(i) for i in ids)}}}}},\n")
+        f.write("}\n")
+        body = json.dumps({"query": query, "variables": {"id": "%s"} if with_ids else {}})
+        f.write(f"local body = {json.dumps(body)}\n")
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
+        f.write("request = function()\n  local t = tenants[math.random(#tenants)]\n")
+        f.write("  local b = body\n")
+        if with_ids:
+            f.write("  b = string.format(body, t.ids[math.random(#t.ids)])\n")
+        f.write('  return wrk.format(nil, "/graphql", {["Authorization"] = "Bearer " .. t.tok, ["Content-Type"] = "application/json"}, b)\nend\n')
+    return path
+
+
 def many(main_base, off_base, by_id_q, page_q):
     # A processor's normal load: every request a random one of 50 tenants, with that
     # tenant's own token (and, for reads by id, one of its contacts).
@@ -362,23 +390,6 @@ def many(main_base, off_base, by_id_q, page_q):
         t, tid, ids = line.split("|")
         tenants.append((token("controller_admin", tid), ids.split(",")))
 
-    def script(name, query, with_ids):
-        path = os.path.join(WORK, f"{name}.lua")
-        with open(path, "w") as f:
-            f.write("local tenants = {\n")
-            for tok, ids in tenants:
-                f.write(f"  {{tok = {json.dumps(tok)}, ids = {{{','.join(json.dumps(i) for i in ids)}}}}},\n")
-            f.write("}\n")
-            body = json.dumps({"query": query, "variables": {"id": "%s"} if with_ids else {}})
-            f.write(f"local body = {json.dumps(body)}\n")
-            f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
-            f.write("request = function()\n  local t = tenants[math.random(#tenants)]\n")
-            f.write("  local b = body\n")
-            if with_ids:
-                f.write("  b = string.format(body, t.ids[math.random(#t.ids)])\n")
-            f.write('  return wrk.format(nil, "/graphql", {["Authorization"] = "Bearer " .. t.tok, ["Content-Type"] = "application/json"}, b)\nend\n')
-        return path
-
     def counted(base, path):
         names = ("custodian_ledger_statements_total", "custodian_ledger_batches_total", "custodian_ledger_records_total")
         before = [metric(base, m) for m in names]
@@ -388,8 +399,8 @@ def many(main_base, off_base, by_id_q, page_q):
         per_commit = f"{statements / batches:.1f} ledger statements and {records / batches:.1f} records a group commit" if batches else ""
         return result, per_commit
 
-    by_id_many = script("many_by_id", by_id_q, True)
-    page_many = script("many_page", page_q, False)
+    by_id_many = tenants_script("many_by_id", tenants, by_id_q, True)
+    page_many = tenants_script("many_page", tenants, page_q, False)
     one, one_note = counted(main_base, lua_script("one_by_id", tenants[0][0], by_id_q, tenants[0][1]))
     audited, note = counted(main_base, by_id_many)
     off = wrk(off_base, by_id_many)
@@ -397,6 +408,72 @@ def many(main_base, off_base, by_id_q, page_q):
     audited, note = counted(main_base, page_many)
     off = wrk(off_base, page_many)
     row(f"20-contact page, {n} tenants at once", audited, "same pages, ledger off", off, 0.80, note)
+
+
+CITUS_URL = os.environ.get("CUSTODIAN_CITUS_URL", "")
+CITUS_DB = "custodian_bench_citus"
+
+
+def citus(by_id_q, by_id):
+    """What a second worker buys: reads by id spread over two tenants on two workers
+    against the same reads over two tenants sharing one worker, on one Citus cluster in
+    the same run (and beside plain PostgreSQL's read by id). Runs when CUSTODIAN_CITUS_URL
+    names a coordinator (a superuser URL) with at least two workers."""
+    if not CITUS_URL:
+        log("SKIPPED the citus group: set CUSTODIAN_CITUS_URL to a Citus coordinator's superuser URL")
+        return
+    rest = CITUS_URL.split("://", 1)[-1]
+    user, rest = rest.split("@", 1) if "@" in rest else ("postgres", rest)
+    coord = rest.split("/", 1)[0].split("?", 1)[0]
+
+    def cpsql(hostport, sql, db=CITUS_DB, as_user=user):
+        return run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", f"postgres://{as_user}@{hostport}/{db}?sslmode=disable", "-c", sql]).strip()
+
+    workers = cpsql(coord, "SELECT node_name || ':' || node_port FROM citus_get_active_worker_nodes() ORDER BY node_port", db="postgres").splitlines()
+    if len(workers) < 2:
+        log("SKIPPED the citus group: the coordinator lists fewer than two workers")
+        return
+    log(f"laying out a Citus database over {len(workers)} workers")
+    for node in [coord] + workers:
+        cpsql(node, "DO $$ BEGIN CREATE ROLE custodian_owner LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+              "DO $$ BEGIN CREATE ROLE custodian_app LOGIN NOSUPERUSER NOBYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END $$;", db="postgres")
+        cpsql(node, f"DROP DATABASE IF EXISTS {CITUS_DB} WITH (FORCE)", db="postgres")
+        cpsql(node, f"CREATE DATABASE {CITUS_DB} OWNER custodian_owner", db="postgres")
+        cpsql(node, "CREATE EXTENSION citus")
+    host, port = coord.rsplit(":", 1)
+    cpsql(coord, f"SELECT citus_set_coordinator_host('{host}', {port})")
+    for w in workers:
+        h, p = w.rsplit(":", 1)
+        cpsql(coord, f"SELECT citus_add_node('{h}', {p})")
+    run([BIN, "migrate", "--citus", "--database-url", f"postgres://custodian_owner@{coord}/{CITUS_DB}?sslmode=disable"])
+    n, per = 8, min(PER_TENANT, 10_000)
+    cpsql(coord, seed_sql(n, per))
+    cpsql(coord, "VACUUM ANALYZE")
+    by_worker = {}
+    for line in cpsql(coord, f"SELECT t, p.nodeport FROM generate_series(1, {n}) t JOIN pg_dist_shard_placement p "
+                             f"ON p.shardid = get_shard_id_for_distribution_column('contacts', md5('t' || t)::uuid) ORDER BY t").splitlines():
+        t, node_port = line.split("|")
+        by_worker.setdefault(node_port, []).append(int(t))
+    crowded = [ts for ts in by_worker.values() if len(ts) >= 2]
+    if len(by_worker) < 2 or not crowded:
+        log(f"SKIPPED the citus group: {n} tenants did not fall on two workers with two on one ({by_worker})")
+        return
+    a, c = crowded[0][0], crowded[0][1]
+    b = next(ts[0] for ts in by_worker.values() if a not in ts)
+
+    def tenant(t):
+        tid = cpsql(coord, f"SELECT md5('t' || {t})::uuid")
+        ids = cpsql(coord, f"SELECT string_agg(md5('c' || {t} || '-' || c)::uuid::text, ',') FROM generate_series(1, {min(100, per)}) c")
+        return token("controller_admin", tid), ids.split(",")
+
+    ta, tb, tc = tenant(a), tenant(b), tenant(c)
+    base, _ = start_server("citus", f"postgres://custodian_app@{coord}/{CITUS_DB}?sslmode=disable")
+    gql(base, ta[0], by_id_q, {"id": ta[1][0]})
+    spread = wrk(base, tenants_script("citus_spread", [ta, tb], by_id_q, True))
+    together = wrk(base, tenants_script("citus_together", [ta, tc], by_id_q, True))
+    row("Citus: reads by id, two tenants on two workers", spread, "same, two tenants on one worker", together, None,
+        f"coordinator + {len(workers)} workers, {per:,} contacts a tenant")
+    row("Citus: the same reads against plain PostgreSQL", spread, "plain PostgreSQL, read by id of one tenant", by_id, None)
 
 
 def peers(by_id, page, ids, t1, bob):

@@ -14,7 +14,7 @@ async fn the_acceptance_example_runs_against_the_real_binary() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (server, base) = start_server(&data).await;
-    let client = reqwest::Client::new();
+    let client = support::client();
     assert!(
         data.join("custodian.db").exists(),
         "the SQLite file is created in the data directory"
@@ -184,7 +184,7 @@ async fn custodian_import_streams_csv_and_jsonl_and_resumes_without_duplicates()
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (_server, base) = start_server(&data).await;
-    let client = reqwest::Client::new();
+    let client = support::client();
     let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
     let created = gql(&client, &base, &alice, r#"mutation { createTenant(input: {name: "Acme", jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }"#).await;
     let tenant = created["createTenant"]["id"].as_str().unwrap().to_owned();
@@ -294,7 +294,7 @@ async fn custodian_dsr_downloads_an_export_and_verifies_its_receipt_offline() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (_server, base) = start_server(&data).await;
-    let client = reqwest::Client::new();
+    let client = support::client();
     let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
     let created = gql(&client, &base, &alice, r#"mutation { createTenant(input: {name: "Acme", jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }"#).await;
     let tenant = created["createTenant"]["id"].as_str().unwrap().to_owned();
@@ -433,7 +433,7 @@ async fn custodian_purge_interrupted_at_any_point_resumes_without_removing_anyth
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (_server, base) = start_server(&data).await;
-    let client = reqwest::Client::new();
+    let client = support::client();
     let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
     let created = gql(&client, &base, &alice, r#"mutation { createTenant(input: {name: "Acme", jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }"#).await;
     let tenant = created["createTenant"]["id"].as_str().unwrap().to_owned();
@@ -583,7 +583,7 @@ async fn a_webhook_queued_before_a_crash_is_delivered_by_the_next_server() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (url, seen) = webhook_receiver().await;
-    let client = reqwest::Client::new();
+    let client = support::client();
     // The first server queues the notice but does not deliver, and is killed (SIGKILL).
     let (first, base) = start_server_with(&data, &[("CUSTODIAN_DELIVER_WEBHOOKS", "false")]).await;
     let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
@@ -735,7 +735,7 @@ async fn ledger_proofs_verify_offline_in_rust_and_in_python_and_the_watch_keeps_
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (_server, base) = start_server(&data).await;
-    let client = reqwest::Client::new();
+    let client = support::client();
     let alice = token(&data, &["--role", "platform_admin", "--sub", "alice"]);
     let mut tenants = Vec::new();
     for name in ["Acme", "Globex"] {

@@ -48,6 +48,16 @@ pub fn token(dir: &std::path::Path, args: &[&str]) -> String {
         .to_owned()
 }
 
+/// An HTTP client that keeps no connection idle past 2 s: the server closes an idle
+/// connection after its 5 s keep-alive, and a request sent on one it is closing (after a
+/// long `custodian import`, say) fails with `IncompleteMessage`.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap()
+}
+
 pub async fn gql(client: &reqwest::Client, base: &str, token: &str, query: &str) -> Value {
     let body: Value = client
         .post(format!("{base}/graphql"))
