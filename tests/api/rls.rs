@@ -220,9 +220,16 @@ mod tests {
             let db = db.clone();
             async move {
                 let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
-                custodian_api::tenancy::pin(&txn, tenant.parse().unwrap())
-                    .await
-                    .unwrap();
+                if tenant.is_empty() {
+                    // Set, but empty: what a reset local setting reads as.
+                    txn.execute_unprepared("SET LOCAL app.tenant_id = ''")
+                        .await
+                        .unwrap();
+                } else {
+                    custodian_api::tenancy::pin(&txn, tenant.parse().unwrap())
+                        .await
+                        .unwrap();
+                }
                 let row = txn
                     .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE tenant_id <> current_setting('app.tenant_id')::uuid) AS foreign FROM contacts"))
                     .await
