@@ -102,23 +102,7 @@ pub async fn distribute(db: &DatabaseConnection) -> anyhow::Result<Distribution>
     ] {
         tx.execute_unprepared(&set).await?;
     }
-    let placed = strings(
-        &tx,
-        "SELECT logicalrelid::regclass::text AS name FROM pg_dist_partition \
-         WHERE partmethod IN ('h', 'n') AND (partmethod = 'n' OR colocationid = \
-           (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'public.contacts'::regclass)) \
-           AND NOT (partmethod = 'n' AND repmodel <> 't')",
-    )
-    .await?;
-    let tenant_tables = strings(&tx, TENANT_TABLES_SQL).await?;
-    let missing_tenant: Vec<&String> = tenant_tables
-        .iter()
-        .filter(|t| !placed.contains(t))
-        .collect();
-    let missing_reference: Vec<&str> = REFERENCE_TABLES
-        .into_iter()
-        .filter(|t| !placed.iter().any(|p| p == t))
-        .collect();
+    let (missing_tenant, missing_reference) = out_of_place(&tx).await?;
     let mut done = Distribution::default();
     if missing_tenant.is_empty() && missing_reference.is_empty() {
         tx.commit().await?;
@@ -128,7 +112,7 @@ pub async fn distribute(db: &DatabaseConnection) -> anyhow::Result<Distribution>
     // Every foreign key touching a table about to move, with its definition.
     let moving: Vec<String> = missing_tenant
         .iter()
-        .map(|t| (*t).clone())
+        .cloned()
         .chain(missing_reference.iter().map(|t| (*t).to_owned()))
         .collect();
     let keys = tx
@@ -159,31 +143,22 @@ pub async fn distribute(db: &DatabaseConnection) -> anyhow::Result<Distribution>
         .await?;
     }
     // The anchor first, then the rest colocated with it.
-    let mut order: Vec<&String> = missing_tenant.clone();
+    let mut order: Vec<&String> = missing_tenant.iter().collect();
     order.sort_by_key(|t| t.as_str() != ANCHOR);
+    let colocated = format!(
+        "SELECT create_distributed_table($1, 'tenant_id', colocate_with => '{ANCHOR}')::text"
+    );
     for table in order {
         let sql = if table == ANCHOR {
-            "SELECT create_distributed_table($1, 'tenant_id')::text AS name".to_owned()
+            "SELECT create_distributed_table($1, 'tenant_id')::text"
         } else {
-            format!(
-                "SELECT create_distributed_table($1, 'tenant_id', colocate_with => '{ANCHOR}')::text AS name"
-            )
+            colocated.as_str()
         };
-        tx.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            sql,
-            [format!("public.{}", quote(table)).into()],
-        ))
-        .await?;
+        on_table(&tx, sql, table).await?;
         done.distributed.push(table.clone());
     }
     for table in missing_reference {
-        tx.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT create_reference_table($1)::text AS name",
-            [format!("public.{}", quote(table)).into()],
-        ))
-        .await?;
+        on_table(&tx, "SELECT create_reference_table($1)::text", table).await?;
         done.referenced.push(table.to_owned());
     }
     for (table, name, def) in &keys {
@@ -205,52 +180,78 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Runs `sql`, a Citus function call taking a table as `$1`, on `public.<table>`.
+async fn on_table(tx: &impl ConnectionTrait, sql: &str, table: &str) -> Result<(), DbErr> {
+    tx.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        sql,
+        [format!("public.{}", quote(table)).into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The tables that are not where the layout puts them: tenant tables not distributed by
+/// `tenant_id` in the group of `contacts`, and registry tables that are not reference
+/// tables.
+async fn out_of_place(
+    db: &impl ConnectionTrait,
+) -> Result<(Vec<String>, Vec<&'static str>), DbErr> {
+    let placed = db
+        .query_all_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            format!(
+                "SELECT logicalrelid::regclass::text AS name, partmethod::text AS kind \
+                 FROM pg_dist_partition p \
+                 WHERE (partmethod = 'h' \
+                        AND column_to_column_name(logicalrelid, partkey) = 'tenant_id' \
+                        AND colocationid = (SELECT colocationid FROM pg_dist_partition \
+                            WHERE logicalrelid = 'public.{ANCHOR}'::regclass)) \
+                    OR (partmethod = 'n' AND repmodel = 't')"
+            ),
+        ))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String>("", "name")?,
+                r.try_get::<String>("", "kind")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    let is = |name: &str, kind: &str| placed.iter().any(|(n, k)| n == name && k == kind);
+    let tenant = strings(db, TENANT_TABLES_SQL)
+        .await?
+        .into_iter()
+        .filter(|t| !is(t, "h"))
+        .collect();
+    let reference = REFERENCE_TABLES
+        .into_iter()
+        .filter(|t| !is(t, "n"))
+        .collect();
+    Ok((tenant, reference))
+}
+
 /// Checks that every tenant table is distributed by `tenant_id` in the one colocation
 /// group of `contacts`, and every registry table is a reference table.
 ///
 /// # Errors
 /// Names every table out of place.
 pub async fn check_layout(db: &impl ConnectionTrait) -> anyhow::Result<()> {
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            format!(
-                "WITH t AS ({TENANT_TABLES_SQL}) \
-                 SELECT t.name FROM t LEFT JOIN pg_dist_partition p \
-                   ON p.logicalrelid = ('public.' || quote_ident(t.name))::regclass \
-                 WHERE p.partmethod IS DISTINCT FROM 'h' \
-                    OR column_to_column_name(p.logicalrelid, p.partkey) IS DISTINCT FROM 'tenant_id' \
-                    OR p.colocationid IS DISTINCT FROM (SELECT colocationid FROM pg_dist_partition \
-                        WHERE logicalrelid = 'public.{ANCHOR}'::regclass)"
-            ),
-        ))
-        .await?;
-    let mut wrong: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String>("", "name"))
-        .collect::<Result<_, _>>()?;
-    for table in REFERENCE_TABLES {
-        let reference = db
-            .query_one_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = $1::regclass \
-                   AND partmethod = 'n' AND repmodel = 't') AS ok",
-                [format!("public.{table}").into()],
-            ))
-            .await?
-            .map(|r| r.try_get::<bool>("", "ok"))
-            .transpose()?
-            .unwrap_or(false);
-        if !reference {
-            wrong.push(format!("{table} (not a reference table)"));
-        }
+    let (tenant, reference) = out_of_place(db).await?;
+    if tenant.is_empty() && reference.is_empty() {
+        return Ok(());
     }
-    if wrong.is_empty() {
-        Ok(())
-    } else {
-        anyhow::bail!(
-            "not laid out for Citus: {} (run `custodian migrate --citus` as the owner)",
-            wrong.join(", ")
+    let wrong: Vec<String> = tenant
+        .into_iter()
+        .chain(
+            reference
+                .into_iter()
+                .map(|t| format!("{t} (not a reference table)")),
         )
-    }
+        .collect();
+    anyhow::bail!(
+        "not laid out for Citus: {} (run `custodian migrate --citus` as the owner)",
+        wrong.join(", ")
+    )
 }

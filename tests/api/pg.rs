@@ -36,6 +36,44 @@ async fn connect(url: &str) -> Result<DatabaseConnection, String> {
 
 static ROLES: OnceCell<()> = OnceCell::const_new();
 
+/// Drops the test databases named `<prefix>_<unix time>_…` created over `max_age`
+/// seconds ago (by earlier runs).
+async fn drop_stale(db: &DatabaseConnection, prefix: &str, max_age: i64) -> Result<(), String> {
+    let cutoff = chrono::Utc::now().timestamp() - max_age;
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT datname::text AS name FROM pg_database WHERE datname LIKE '{}\\_%'",
+                prefix.replace('_', "\\_")
+            ),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in rows {
+        let name: String = row.try_get("", "name").map_err(|e| e.to_string())?;
+        let stamp = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('_').nth(1))
+            .and_then(|s| s.parse::<i64>().ok());
+        if stamp.is_some_and(|s| s < cutoff) {
+            let _ = db
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// A fresh test database's name: `<prefix>_<unix time>_<random>`.
+fn database_name(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        chrono::Utc::now().timestamp(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
 async fn create_roles(admin: &DatabaseConnection) -> Result<(), String> {
     for sql in [
         format!("CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"),
@@ -57,23 +95,7 @@ async fn ensure_roles(admin: &DatabaseConnection) -> Result<(), String> {
         .get_or_try_init(|| async {
             create_roles(admin).await?;
             // Test databases left by runs over an hour ago.
-            let cutoff = chrono::Utc::now().timestamp() - 3600;
-            let rows = admin
-                .query_all_raw(sea_orm::Statement::from_string(
-                    admin.get_database_backend(),
-                    "SELECT datname FROM pg_database WHERE datname LIKE 'custodian\\_t\\_%'",
-                ))
-                .await
-                .map_err(|e| e.to_string())?;
-            for row in rows {
-                let name: String = row.try_get("", "datname").map_err(|e| e.to_string())?;
-                let stamp = name.split('_').nth(2).and_then(|s| s.parse::<i64>().ok());
-                if stamp.is_some_and(|s| s < cutoff) {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            }
+            drop_stale(admin, "custodian_t", 3600).await?;
             Ok::<(), String>(())
         })
         .await
@@ -84,11 +106,7 @@ pub async fn fresh_database() -> Result<TestDatabase, String> {
     let admin_url = crate::helpers::postgres_admin_url();
     let admin = connect(&admin_url).await?;
     ensure_roles(&admin).await?;
-    let name = format!(
-        "custodian_t_{}_{}",
-        chrono::Utc::now().timestamp(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let name = database_name("custodian_t");
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}"))
         .await
@@ -154,11 +172,7 @@ pub async fn fresh_citus_database(admin_url: &str) -> Result<TestDatabase, Strin
         let (h, p) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
         (h.to_owned(), p.parse::<i32>().unwrap_or(5432))
     };
-    let name = format!(
-        "custodian_c_{}_{}",
-        chrono::Utc::now().timestamp(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let name = database_name("custodian_c");
     let user = {
         let rest = admin_url.split_once("://").map_or(admin_url, |(_, r)| r);
         rest.split_once('@')
@@ -185,23 +199,7 @@ pub async fn fresh_citus_database(admin_url: &str) -> Result<TestDatabase, Strin
             connect(node).await?
         };
         if sweep {
-            let cutoff = chrono::Utc::now().timestamp() - 600;
-            let old = db
-                .query_all_raw(sea_orm::Statement::from_string(
-                    db.get_database_backend(),
-                    "SELECT datname::text AS name FROM pg_database WHERE datname LIKE 'custodian\\_c\\_%'",
-                ))
-                .await
-                .map_err(|e| e.to_string())?;
-            for row in old {
-                let old: String = row.try_get("", "name").map_err(|e| e.to_string())?;
-                let stamp = old.split('_').nth(2).and_then(|s| s.parse::<i64>().ok());
-                if stamp.is_some_and(|s| s < cutoff) {
-                    let _ = db
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)"))
-                        .await;
-                }
-            }
+            drop_stale(&db, "custodian_c", 600).await?;
         }
         create_roles(&db).await?;
         exec(&db, &format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}")).await?;
