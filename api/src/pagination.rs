@@ -140,6 +140,25 @@ where
     E::Column: ColumnTrait + Copy,
     C: ConnectionTrait,
 {
+    fetch_page_as(db, select, ordering, request).await
+}
+
+/// [`fetch_page`], each row decoded as `M`.
+///
+/// # Errors
+/// As [`fetch_page`].
+pub async fn fetch_page_as<E, M, C>(
+    db: &C,
+    select: Select<E>,
+    ordering: &Ordering<E::Column>,
+    request: &PageRequest,
+) -> Result<Page<M>, PageError>
+where
+    E: EntityTrait,
+    E::Column: ColumnTrait + Copy,
+    M: sea_orm::FromQueryResult + Send,
+    C: ConnectionTrait,
+{
     // Walking backwards is walking forwards in the opposite order, then reversing.
     let ascending = ordering.descending != request.forward;
     let mut select = select;
@@ -165,6 +184,7 @@ where
         .order_by(ordering.column, order.clone())
         .order_by(ordering.id, order)
         .limit(request.limit + 1)
+        .into_model::<M>()
         .all(db)
         .await?;
     let has_more = rows.len() as u64 > request.limit;

@@ -146,6 +146,7 @@ impl Application {
                 && (!settings.production || settings.playground_in_production),
             metrics,
             persisted,
+            documents: crate::http::documents::Documents::default(),
             rate_limits: crate::http::rate_limit::RateLimits::new(
                 settings.rate_limit_per_token,
                 settings.rate_limit_per_tenant,

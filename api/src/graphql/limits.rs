@@ -1,4 +1,6 @@
-//! Limits on a document, checked after it parses and before anything validates or runs.
+//! Limits on a document, checked after it parses and before anything validates or runs
+//! (by the HTTP layer, which parses each document once: see `http::documents`; the
+//! engine's own limits are renamed like these by [`refine`]).
 //!
 //! Depth is counted in two budgets: data fields, and the introspection meta-fields
 //! (`__schema`, `__type` and everything under them). The standard introspection query of
@@ -9,14 +11,9 @@
 //! itself, directly or not, is refused here, before its depth could be unbounded.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::ValidationResult;
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, Positioned, ServerError, ServerResult, Variables};
+use async_graphql::{Name, Positioned, ServerError, ServerResult};
 
 use crate::error::code;
 
@@ -37,84 +34,105 @@ pub const MAX_ALIASES: usize = 30;
 /// introspection query is about 300).
 pub const MAX_TOKENS: usize = 3_000;
 
-/// The schema extension that checks every document.
-pub struct DocumentLimits;
-
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsExtension)
+/// Checks a document's text before it is parsed: at most [`MAX_TOKENS`] tokens, so the
+/// parser never sees a document past the limit.
+///
+/// # Errors
+/// `BAD_USER_INPUT` naming the `tokens` limit.
+pub fn check_text(query: &str) -> ServerResult<()> {
+    if count_tokens(query, MAX_TOKENS + 1) > MAX_TOKENS {
+        return Err(exceeded(
+            "tokens",
+            MAX_TOKENS,
+            format!("the document has more than {MAX_TOKENS} tokens"),
+        ));
     }
+    Ok(())
 }
 
-struct DocumentLimitsExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for DocumentLimitsExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        // Counted on the text, so the parser never sees a document past the limit.
-        let tokens = count_tokens(query, MAX_TOKENS + 1);
-        if tokens > MAX_TOKENS {
-            return Err(exceeded(
-                "tokens",
-                MAX_TOKENS,
-                format!("the document has more than {MAX_TOKENS} tokens"),
-            ));
-        }
-        let document = next.run(ctx, query, variables).await.map_err(|e| {
-            // The engine's own bound on nesting, fragments followed (a fragment that
-            // spreads itself reaches it first): named like ours.
-            if e.message.starts_with("The recursion depth of the query") {
-                exceeded(
-                    "recursion",
-                    RECURSION_DEPTH,
-                    format!(
-                        "the document nests, fragments followed, deeper than {RECURSION_DEPTH} \
-                         levels (a fragment that spreads itself?)"
-                    ),
-                )
-            } else if e
-                .message
-                .starts_with("The number of directives on the field")
-            {
-                exceeded("directives", MAX_DIRECTIVES, e.message)
-            } else {
-                e
+/// Checks that the text nests brackets (selection sets, argument lists, lists and input
+/// objects; not those inside strings or comments) at most [`RECURSION_DEPTH`] deep, so
+/// that walking the parsed document stays bounded.
+///
+/// # Errors
+/// `BAD_USER_INPUT` naming the `recursion` limit.
+pub fn check_nesting(query: &str) -> ServerResult<()> {
+    let b = query.as_bytes();
+    let (mut i, mut depth, mut deepest) = (0usize, 0usize, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                    i += 1;
+                }
             }
-        })?;
-        check(&document)?;
-        Ok(document)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| {
-                    if e.message.starts_with("Query is too complex") {
-                        exceeded(
-                            "complexity",
-                            MAX_COMPLEXITY,
-                            format!(
-                                "the query is too complex; at most {MAX_COMPLEXITY} is allowed"
-                            ),
-                        )
+            b'"' if b[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
+                    i += if b[i..].starts_with(b"\\\"\"\"") {
+                        4
                     } else {
-                        e
-                    }
-                })
-                .collect()
-        })
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
     }
+    if deepest > RECURSION_DEPTH {
+        return Err(recursion());
+    }
+    Ok(())
+}
+
+fn recursion() -> ServerError {
+    exceeded(
+        "recursion",
+        RECURSION_DEPTH,
+        format!(
+            "the document nests, fragments followed, deeper than {RECURSION_DEPTH} \
+             levels (a fragment that spreads itself?)"
+        ),
+    )
+}
+
+/// The engine's own refusals of a limit (nesting while it parses, directives on a field,
+/// complexity), named like ours: `BAD_USER_INPUT` with the limit and its bound.
+pub fn refine(error: &mut ServerError) {
+    let renamed = if error
+        .message
+        .starts_with("The recursion depth of the query")
+    {
+        recursion()
+    } else if error
+        .message
+        .starts_with("The number of directives on the field")
+    {
+        exceeded("directives", MAX_DIRECTIVES, error.message.clone())
+    } else if error.message.starts_with("Query is too complex") {
+        exceeded(
+            "complexity",
+            MAX_COMPLEXITY,
+            format!("the query is too complex; at most {MAX_COMPLEXITY} is allowed"),
+        )
+    } else {
+        return;
+    };
+    error.message = renamed.message;
+    error.extensions = renamed.extensions;
 }
 
 /// How deep a selection set reaches, per budget, and how many aliases it holds.
@@ -308,14 +326,9 @@ impl<'a> Walk<'a> {
             return Ok(*depth);
         }
         if self.path.contains(&&name.node) {
-            let mut error = ServerError::new(
-                format!("fragment `{}` spreads itself", name.node),
-                Some(name.pos),
-            );
-            let mut extensions = async_graphql::ErrorExtensionValues::default();
-            extensions.set("code", code::BAD_USER_INPUT);
-            extensions.set("limit", "fragmentCycle");
-            error.extensions = Some(extensions);
+            // Followed, it would nest without end: the recursion bound's refusal.
+            let mut error = recursion();
+            error.locations = vec![name.pos];
             return Err(error);
         }
         let Some(definition) = self.document.fragments.get(&name.node) else {

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::ServerError;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use serde::Deserialize;
 
 use super::AppState;
@@ -280,7 +280,15 @@ pub async fn get(
         return persisted_refusal(refusal, media, &request_id);
     }
     // Mutations change state and must never ride on a GET (which caches and prefetches).
-    if selected_operation_is_mutation(&mut request) {
+    if selected_operation_is_mutation(
+        state
+            .documents
+            .parse(&request.query)
+            .ok()
+            .flatten()
+            .as_ref(),
+        request.operation_name.as_deref(),
+    ) {
         let body = error_body("mutations must be sent with POST", code::BAD_USER_INPUT);
         let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, media, &body, &request_id);
         response
@@ -291,13 +299,12 @@ pub async fn get(
     execute(req, request, state, media, request_id, span).await
 }
 
-fn selected_operation_is_mutation(request: &mut async_graphql::Request) -> bool {
-    let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else {
+fn selected_operation_is_mutation(doc: Option<&ExecutableDocument>, name: Option<&str>) -> bool {
+    let Some(doc) = doc else {
         return false;
     };
     doc.operations.iter().any(|(op_name, op)| {
-        let selected = match (&name, op_name) {
+        let selected = match (name, op_name) {
             (Some(wanted), Some(n)) => n.as_str() == wanted,
             (None, _) => true,
             (Some(_), None) => false,
@@ -400,11 +407,16 @@ async fn execute(
     let mut request = request.data(crate::graphql::RequestMeta {
         request_id: request_id.to_string(),
     });
-    let operation = root_field(&mut request);
+    // Parsed once per distinct text; a document past a limit is answered without running.
+    let (document, refused) = match state.documents.parse(&request.query) {
+        Ok(document) => (document, None),
+        Err(error) => (None, Some(error)),
+    };
+    let operation = root_field(document.as_ref(), request.operation_name.as_deref());
     span.0.record("operation", operation.as_str());
     let schema = match &state.strict_schema {
         Some(strict) if !privileged => {
-            if asks_for_the_schema(&mut request) {
+            if asks_for_the_schema(document.as_ref()) {
                 let body = error_body(
                     "introspection is off on this server (only platform admins may introspect)",
                     code::FORBIDDEN,
@@ -424,16 +436,24 @@ async fn execute(
         span.record_caller(&caller);
         request = request.data(caller);
     }
-    let executed = state
-        .runtime
-        .spawn(
-            async move {
-                let current = tracing::Span::current();
-                crate::telemetry::in_request(&current, schema.execute(request)).await
-            }
-            .instrument(span.0),
-        )
-        .await;
+    if let Some(document) = document {
+        request.set_parsed_query(document);
+    }
+    let executed = match refused {
+        Some(error) => Ok(async_graphql::Response::from_errors(vec![error])),
+        None => {
+            state
+                .runtime
+                .spawn(
+                    async move {
+                        let current = tracing::Span::current();
+                        crate::telemetry::in_request(&current, schema.execute(request)).await
+                    }
+                    .instrument(span.0),
+                )
+                .await
+        }
+    };
     let mut response = match executed {
         Ok(response) => response,
         Err(e) => {
@@ -443,6 +463,7 @@ async fn execute(
         }
     };
     for error in &mut response.errors {
+        crate::graphql::limits::refine(error);
         ensure_code(error);
     }
     null_errored_fields(&mut response.data, &response.errors);
@@ -485,16 +506,15 @@ async fn execute(
 /// The metrics label of a request: the first root field of the operation it runs (a
 /// name the schema bounds, once the document validates), `introspection` for the
 /// meta-fields, `invalid` when it does not parse.
-fn root_field(request: &mut async_graphql::Request) -> String {
+fn root_field(doc: Option<&ExecutableDocument>, name: Option<&str>) -> String {
     use async_graphql::parser::types::Selection;
-    let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else {
+    let Some(doc) = doc else {
         return "invalid".to_owned();
     };
     let operation = doc
         .operations
         .iter()
-        .find(|(n, _)| name.is_none() || n.map(|n| n.as_str()) == name.as_deref());
+        .find(|(n, _)| name.is_none() || n.map(|n| n.as_str()) == name);
     let Some((_, operation)) = operation else {
         return "invalid".to_owned();
     };
@@ -516,9 +536,9 @@ fn root_field(request: &mut async_graphql::Request) -> String {
 }
 
 /// Whether the operation selects `__schema` or `__type` at its root.
-fn asks_for_the_schema(request: &mut async_graphql::Request) -> bool {
+fn asks_for_the_schema(doc: Option<&ExecutableDocument>) -> bool {
     use async_graphql::parser::types::Selection;
-    let Ok(doc) = request.parsed_query() else {
+    let Some(doc) = doc else {
         return false;
     };
     doc.operations.iter().any(|(_, op)| {

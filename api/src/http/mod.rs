@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod cors;
+pub mod documents;
 pub mod graphql;
 pub mod persisted;
 pub mod playground;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub gauges: Gauges,
     pub rate_limits: rate_limit::RateLimits,
     pub persisted: persisted::PersistedQueries,
+    /// Documents parsed once, by their text.
+    pub documents: documents::Documents,
     /// The runtime that owns the database pool. actix-web serves HTTP on one
     /// single-threaded runtime per worker; a pooled connection's socket belongs to the
     /// runtime that opened it, and using it from another waits on that runtime's I/O
