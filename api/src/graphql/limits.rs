@@ -35,64 +35,22 @@ pub const MAX_ALIASES: usize = 30;
 pub const MAX_TOKENS: usize = 3_000;
 
 /// Checks a document's text before it is parsed: at most [`MAX_TOKENS`] tokens, so the
-/// parser never sees a document past the limit.
+/// parser never sees a document past the limit, nesting brackets (selection sets,
+/// argument lists, lists and input objects) at most [`RECURSION_DEPTH`] deep, so walking
+/// the parsed document stays bounded.
 ///
 /// # Errors
-/// `BAD_USER_INPUT` naming the `tokens` limit.
+/// `BAD_USER_INPUT` naming the `tokens` or the `recursion` limit.
 pub fn check_text(query: &str) -> ServerResult<()> {
-    if count_tokens(query, MAX_TOKENS + 1) > MAX_TOKENS {
+    let scan = scan(query, MAX_TOKENS + 1);
+    if scan.tokens > MAX_TOKENS {
         return Err(exceeded(
             "tokens",
             MAX_TOKENS,
             format!("the document has more than {MAX_TOKENS} tokens"),
         ));
     }
-    Ok(())
-}
-
-/// Checks that the text nests brackets (selection sets, argument lists, lists and input
-/// objects; not those inside strings or comments) at most [`RECURSION_DEPTH`] deep, so
-/// that walking the parsed document stays bounded.
-///
-/// # Errors
-/// `BAD_USER_INPUT` naming the `recursion` limit.
-pub fn check_nesting(query: &str) -> ServerResult<()> {
-    let b = query.as_bytes();
-    let (mut i, mut depth, mut deepest) = (0usize, 0usize, 0usize);
-    while i < b.len() {
-        match b[i] {
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
-                    i += 1;
-                }
-            }
-            b'"' if b[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
-                    i += if b[i..].starts_with(b"\\\"\"\"") {
-                        4
-                    } else {
-                        1
-                    };
-                }
-                i += 2;
-            }
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' && b[i] != b'\n' {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'{' | b'[' | b'(' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    if deepest > RECURSION_DEPTH {
+    if scan.deepest > RECURSION_DEPTH {
         return Err(recursion());
     }
     Ok(())
@@ -157,8 +115,20 @@ impl Depth {
 /// The lexical tokens of a GraphQL document (names, numbers, strings, punctuators;
 /// whitespace, commas and comments are not tokens), counting no further than `stop`.
 pub fn count_tokens(text: &str, stop: usize) -> usize {
+    scan(text, stop).tokens
+}
+
+/// What one pass of the lexer over a document's text finds.
+struct Scan {
+    /// Tokens, up to the `stop` given.
+    tokens: usize,
+    /// The deepest nesting of `{`, `[` and `(` among them.
+    deepest: usize,
+}
+
+fn scan(text: &str, stop: usize) -> Scan {
     let b = text.as_bytes();
-    let (mut i, mut n) = (0, 0);
+    let (mut i, mut n, mut depth, mut deepest) = (0, 0, 0usize, 0);
     while i < b.len() && n < stop {
         match b[i] {
             b' ' | b'\t' | b'\n' | b'\r' | b',' => i += 1,
@@ -197,14 +167,22 @@ pub fn count_tokens(text: &str, stop: usize) -> usize {
                 }
                 n += 1;
             }
-            _ => {
+            c => {
                 // A punctuator, or a byte the parser will refuse: one token either way.
+                match c {
+                    b'{' | b'[' | b'(' => {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
+                    b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
                 i += text[i..].chars().next().map_or(1, char::len_utf8);
                 n += 1;
             }
         }
     }
-    n
+    Scan { tokens: n, deepest }
 }
 
 /// Checks `document` against every limit.

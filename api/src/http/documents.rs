@@ -34,7 +34,6 @@ impl Documents {
             return Ok(Some(document.clone()));
         }
         limits::check_text(query)?;
-        limits::check_nesting(query)?;
         let Ok(document) = async_graphql::parser::parse_query(query) else {
             return Ok(None);
         };
