@@ -27,6 +27,7 @@ crate::on_every_backend!(
     instructions_are_issued_listed_and_revoked_with_validation,
     a_verification_that_cannot_see_the_chain_is_invalid,
     many_tenants_reading_at_once_share_commits_and_keep_their_chains,
+    a_write_precedes_in_the_chain_every_read_submitted_after_it,
 );
 
 fn staff_instruction(categories: &[&str], operations: &[&str]) -> Value {
@@ -1462,6 +1463,61 @@ async fn many_tenants_reading_at_once_share_commits_and_keep_their_chains(app: T
             seqs,
             (1..=expected as i64).collect::<Vec<_>>(),
             "gapless, each once"
+        );
+    }
+}
+
+/// A read submitted after a write committed follows it in the chain, however many of the
+/// tenant's batches are in flight when the read is recorded: the write's pending record
+/// is swept by whichever batch locks the head first, and no batch appends after a head
+/// predicted before the sweep.
+async fn a_write_precedes_in_the_chain_every_read_submitted_after_it(app: TestApp) {
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    let base = app.create_contact(&bob, json!({"firstName": "Ada"})).await["id"].clone();
+    let read = json!({"query": "query($id: ID!) { contact(id: $id) { firstName } }", "variables": {"id": base}});
+    let mut written = Vec::new();
+    for i in 0..12 {
+        // Reads of the tenant in flight around each write and the read after it.
+        let before: Vec<_> = (0..6)
+            .map(|_| app.spawn_gql_ok(&bob, read.clone()))
+            .collect();
+        let c = app
+            .create_contact(&bob, json!({"firstName": format!("C{i}")}))
+            .await["id"]
+            .clone();
+        let around: Vec<_> = (0..6)
+            .map(|_| app.spawn_gql_ok(&bob, read.clone()))
+            .collect();
+        app.gql_ok(
+            &bob,
+            "query($id: ID!) { contact(id: $id) { firstName } }",
+            json!({"id": c}),
+        )
+        .await;
+        for t in before.into_iter().chain(around) {
+            t.await.unwrap();
+        }
+        written.push(c);
+    }
+    let v = app.verify_log(&bob).await;
+    assert_eq!(v["valid"], true, "{v}");
+    let log = app.access_log(&bob).await;
+    let seqs: Vec<i64> = log.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=log.len() as i64).collect::<Vec<_>>(), "gapless");
+    assert_eq!(log.len(), 1 + 12 * 14, "one record per access");
+    let seq_of = |operation: &str, id: &Value| {
+        let found: Vec<i64> = log
+            .iter()
+            .filter(|r| r["operation"] == operation && r["resourceIds"] == json!([id]))
+            .map(|r| r["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(found.len(), 1, "{operation} of {id}: {found:?}");
+        found[0]
+    };
+    for c in &written {
+        assert!(
+            seq_of("WRITE", c) < seq_of("READ", c),
+            "the write of {c} precedes the read after it"
         );
     }
 }
