@@ -3,6 +3,8 @@
 //! id: requests are labelled by the root field of the operation (a name from the schema,
 //! or `invalid`/`introspection`) and the outcome (`ok` or an error code).
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -194,6 +196,15 @@ impl Metrics {
             m.gauges_refreshed.clone(),
         );
         Self { registry, ..m }
+    }
+
+    /// Counts every statement `db` sends (see [`Metrics::statement`]) and traces it.
+    pub fn observe_statements(self: &Arc<Self>, db: &mut sea_orm::DatabaseConnection) {
+        let counted = self.clone();
+        db.set_metric_callback(move |info| {
+            counted.statement(info.elapsed);
+            crate::telemetry::statement(info);
+        });
     }
 
     /// Counts one statement, for the request or the ledger task that sent it.

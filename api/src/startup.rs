@@ -44,11 +44,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
         let mut db = db::connect(&settings.storage).await?;
-        let counted = metrics.clone();
-        db.set_metric_callback(move |info| {
-            counted.statement(info.elapsed);
-            crate::telemetry::statement(info);
-        });
+        metrics.observe_statements(&mut db);
         if settings.migrate_on_start || db.get_database_backend() == DatabaseBackend::Sqlite {
             db::migrate(&db).await?;
         }

@@ -308,7 +308,7 @@ pub async fn chain<C: ConnectionTrait>(
 /// straight from the bytes each hash covers (serialized once, no intermediate map): the
 /// canonical bytes are a JSON object, so the exported record is they without their
 /// closing brace, then `,"hash":"…"}`.
-pub(super) fn append_batch(
+fn append_batch(
     batch: &[(TenantId, Head, &[access_pending::Model])],
 ) -> (String, Vec<(TenantId, Head)>) {
     let mut moved = Vec::with_capacity(batch.len());
@@ -349,20 +349,20 @@ pub(super) fn append_batch(
 }
 
 /// The group committer's fast path on PostgreSQL: appends each tenant's records after
-/// the head the committers predicted for it, all tenants in one autocommitted statement
+/// the head this committer last saw for it, all tenants in one autocommitted statement
 /// (one round trip, one flush however many tenants the batch holds; see the
 /// `ledger_append` function in `migration/`), which moves a tenant's head only if it is
-/// that one — waiting, if another transaction holds the head, for that one to commit —
-/// and inserts its records only if it moved it. `json` is [`append_batch`]'s. Returns the
-/// tenants appended to; the others are untouched.
+/// still that one and inserts its records only if it moved it. Returns the new heads of
+/// the tenants appended to; the others (another appender got there first) are untouched.
 ///
 /// # Errors
 /// `Db` when the statement fails: nothing of the batch was written.
 pub(super) async fn append_after(
     db: &DatabaseConnection,
-    json: String,
-) -> Result<std::collections::HashSet<TenantId>, ServiceError> {
-    let appended = db
+    batch: &[(TenantId, Head, &[access_pending::Model])],
+) -> Result<Vec<(TenantId, Head)>, ServiceError> {
+    let (json, mut moved) = append_batch(batch);
+    let appended: std::collections::HashSet<uuid::Uuid> = db
         .query_all_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             "SELECT ledger_append($1) AS tenant",
@@ -370,9 +370,10 @@ pub(super) async fn append_after(
         ))
         .await?
         .iter()
-        .map(|row| row.try_get::<uuid::Uuid>("", "tenant").map(TenantId::from))
+        .map(|row| row.try_get::<uuid::Uuid>("", "tenant"))
         .collect::<Result<_, _>>()?;
-    Ok(appended)
+    moved.retain(|(tenant, _)| appended.contains(&uuid::Uuid::from(*tenant)));
+    Ok(moved)
 }
 
 #[cfg(test)]

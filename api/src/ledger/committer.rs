@@ -10,11 +10,11 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::NewRecord;
-use super::chain::{Head, append_after, append_batch, chain, write};
+use super::chain::{Head, append_after, chain, write};
 use crate::domain::TenantId;
 use crate::error::ServiceError;
 use crate::metrics::Metrics;
@@ -147,20 +147,7 @@ impl Ledger {
             metrics,
             citus,
         });
-        let one_statement = shared.db.get_database_backend() == DatabaseBackend::Postgres;
-        let committers = Arc::new(Committers {
-            receiver: tokio::sync::Mutex::new(receiver),
-            heads: Mutex::new((0, std::collections::HashMap::new())),
-            // On Citus one statement would be planned on the coordinator and commit on
-            // every worker.
-            one_statement: one_statement && !citus,
-        });
-        for _ in 0..if one_statement { IN_FLIGHT } else { 1 } {
-            tokio::spawn(crate::metrics::as_ledger_work(commit_loop(
-                shared.clone(),
-                committers.clone(),
-            )));
-        }
+        start_committer(shared.clone(), receiver);
         if let Err(e) = mark_all_tenants(&shared).await {
             tracing::error!(error = %e, "cannot list tenants to seal their leftovers; will retry");
             let shared = shared.clone();
@@ -263,76 +250,74 @@ impl Ledger {
     }
 }
 
-/// Batches in flight at once on PostgreSQL: while one flushes, the next is already
-/// executing (on one tenant's chain it waits in the database on the first's head lock,
-/// with no round trip to the server in between). SQLite has one writer.
-const IN_FLIGHT: usize = 2;
-
-/// What a batch appended, per tenant, once it has committed: `None` while in flight.
-type Landed = watch::Receiver<Option<Arc<BTreeMap<TenantId, Head>>>>;
-
-/// What the committers know of a tenant's head, and which batch told them.
-enum Known {
-    /// The head after batch `by`'s records for the tenant: committed if `landed` says
-    /// so, predicted (the batch is in flight) until then.
-    Head { head: Head, by: u64, landed: Landed },
-    /// Batch `by` takes the tenant's locking path (it sweeps the tenant's writes): no
-    /// batch may append after a predicted head until that one has landed.
-    Locking(u64),
-}
-
-/// The committers' shared state: the queue and the heads. Batches are numbered and
-/// planned one at a time, under `receiver`, so each plans after the one before it.
-struct Committers {
-    receiver: tokio::sync::Mutex<mpsc::Receiver<Job>>,
-    heads: Mutex<(u64, std::collections::HashMap<TenantId, Known>)>,
-    /// One statement for the whole batch (plain PostgreSQL; see [`append_after`]).
-    one_statement: bool,
-}
-
-/// One tenant's part of a batch on the fast path.
-struct Fast {
-    tenant: TenantId,
-    expected: Head,
-    /// The head after its records.
-    predicted: Head,
-    records: Vec<access_pending::Model>,
-    /// The batch whose records `expected` follows, if the committers predicted it.
-    after: Landed,
-}
-
-struct Batch {
-    jobs: Vec<Job>,
-    count: usize,
-    unswept: BTreeSet<TenantId>,
-    plan: Plan,
-}
-
-/// A batch's tenants split between the two paths.
-struct Plan {
-    n: u64,
-    fast: Vec<Fast>,
-    /// The fast part's statement, prepared while planning.
-    json: String,
-    slow: BTreeMap<TenantId, Vec<access_pending::Model>>,
-    landed: watch::Sender<Option<Arc<BTreeMap<TenantId, Head>>>>,
-}
-
-impl Committers {
-    fn heads(
-        &self,
-    ) -> std::sync::MutexGuard<'_, (u64, std::collections::HashMap<TenantId, Known>)> {
-        self.heads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Starts the group committer. Every answer waits for its batch, and a batch for the one
+/// before it: the committer is the one serial step of a read, so on PostgreSQL it runs on
+/// a thread of its own with its own connection. On the request runtime its task and its
+/// socket's readiness queued behind the requests' own work (their I/O is polled every 61
+/// tasks when the workers are busy): a five-record batch spent about 3 ms there for
+/// half a millisecond in the database, which sat idle on the committer's connection most
+/// of the time. The thread ends with the runtime that started it.
+fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
+    if shared.db.get_database_backend() != DatabaseBackend::Postgres {
+        // SQLite's connections run on threads of their own already.
+        let db = shared.db.clone();
+        tokio::spawn(crate::metrics::as_ledger_work(commit_loop(
+            shared, receiver, db,
+        )));
+        return;
     }
+    let options = (*shared.db.get_postgres_connection_pool().connect_options()).clone();
+    // Dropped with the starting runtime's tasks: the committer's thread then ends.
+    let (alive, ended) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _alive = alive;
+        std::future::pending::<()>().await;
+    });
+    let thread = std::thread::Builder::new()
+        .name("ledger-committer".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the group committer's runtime");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                // Connected on first use (and again after a loss), on this thread.
+                let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(std::time::Duration::from_secs(5))
+                    .connect_lazy_with(options);
+                let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+                shared.metrics.observe_statements(&mut db);
+                tokio::select! {
+                    () = crate::metrics::as_ledger_work(commit_loop(shared, receiver, db)) => {}
+                    _ = ended => {}
+                }
+            });
+        });
+    if let Err(e) = thread {
+        tracing::error!(error = %e, "cannot start the group committer's thread");
+    }
+}
 
-    /// Takes the next batch off the queue: whatever queued while the batches in flight
-    /// were committing (batching grows with load and adds no wait when idle), planned
-    /// after them.
-    async fn next(&self, shared: &Shared) -> Option<Batch> {
-        let mut receiver = self.receiver.lock().await;
-        let first = receiver.recv().await?;
+async fn commit_loop(
+    shared: Arc<Shared>,
+    mut receiver: mpsc::Receiver<Job>,
+    db: DatabaseConnection,
+) {
+    // One statement for the whole batch on plain PostgreSQL (see `append_after`); on
+    // Citus it would be planned on the coordinator and commit on every worker.
+    let one_statement = db.get_database_backend() == DatabaseBackend::Postgres && !shared.citus;
+    // The heads this committer last wrote or read, per tenant.
+    let mut heads: std::collections::HashMap<TenantId, Head> = std::collections::HashMap::new();
+    while let Some(first) = receiver.recv().await {
+        // Whatever queued while the last batch was committing joins this one: batching
+        // grows with load and adds no wait when idle.
         let mut jobs = vec![first];
         let mut count = jobs[0].records.len();
         while count < MAX_BATCH {
@@ -350,8 +335,9 @@ impl Committers {
                 by_tenant.entry(r.tenant()).or_default().push(r.pending());
             }
         }
-        // Tenants with writes to sweep take the locking path, and so does any tenant whose
-        // head the committers do not know; the rest append after the head they predict.
+        let started = std::time::Instant::now();
+        // Tenants whose head this committer knows and that have no writes to sweep take
+        // the one-statement path; the rest (and any it loses) one transaction together.
         let unswept: BTreeSet<TenantId> = {
             let mut marked = shared.unswept();
             by_tenant
@@ -360,179 +346,34 @@ impl Committers {
                 .copied()
                 .collect()
         };
-        let plan = self.plan(by_tenant, &unswept);
-        Some(Batch {
-            jobs,
-            count,
-            unswept,
-            plan,
-        })
-    }
-
-    /// Numbers the next batch and splits `by_tenant` into the fast path (a head known,
-    /// nothing to sweep: the records hashed after it, the head after them predicted for
-    /// the next batch) and the locking path.
-    fn plan(
-        &self,
-        by_tenant: BTreeMap<TenantId, Vec<access_pending::Model>>,
-        unswept: &BTreeSet<TenantId>,
-    ) -> Plan {
-        let (landed, after) = watch::channel(None);
-        let mut guard = self.heads();
-        let (next, heads) = &mut *guard;
-        let n = *next;
-        *next += 1;
-        let mut fast = Vec::new();
-        let mut slow = BTreeMap::new();
-        for (tenant, records) in by_tenant {
-            match heads.get(&tenant) {
-                Some(Known::Head { head, landed, .. })
-                    if self.one_statement && !unswept.contains(&tenant) =>
-                {
-                    fast.push(Fast {
-                        tenant,
-                        expected: head.clone(),
-                        predicted: head.clone(),
-                        records,
-                        after: landed.clone(),
-                    });
-                }
-                _ => {
-                    // Until this batch lands, nothing appends after a head it may sweep past.
-                    heads.insert(tenant, Known::Locking(n));
-                    slow.insert(tenant, records);
-                }
-            }
-        }
-        let (json, predicted) = prepare(&fast);
-        for (f, (_, head)) in fast.iter_mut().zip(predicted) {
-            heads.insert(
-                f.tenant,
-                Known::Head {
-                    head: head.clone(),
-                    by: n,
-                    landed: after.clone(),
-                },
-            );
-            f.predicted = head;
-        }
-        drop(guard);
-        Plan {
-            n,
-            fast,
-            json,
-            slow,
-            landed,
-        }
-    }
-
-    /// Records what batch `n` appended: a head it last told of becomes the head it
-    /// committed (a later batch's word on a tenant stands), and a tenant it failed is
-    /// forgotten; then the batches that appended after its predictions may go on.
-    fn land(
-        &self,
-        n: u64,
-        appended: BTreeMap<TenantId, Head>,
-        failed: &BTreeSet<TenantId>,
-        landed: watch::Sender<Option<Arc<BTreeMap<TenantId, Head>>>>,
-    ) {
-        let appended = Arc::new(appended);
-        {
-            let mut guard = self.heads();
-            let heads = &mut guard.1;
-            let ours = |k: Option<&Known>| match k {
-                Some(Known::Head { by, .. } | Known::Locking(by)) => *by == n,
-                None => false,
-            };
-            for (tenant, head) in appended.iter() {
-                if ours(heads.get(tenant)) {
-                    heads.insert(
-                        *tenant,
-                        Known::Head {
-                            head: head.clone(),
-                            by: n,
-                            landed: landed.subscribe(),
-                        },
-                    );
-                }
-            }
-            for tenant in failed {
-                if ours(heads.get(tenant)) {
-                    heads.remove(tenant);
-                }
-            }
-        }
-        let _ = landed.send(Some(appended));
-    }
-}
-
-/// The fast path's statement for `fast`, and the heads it leaves.
-fn prepare(fast: &[Fast]) -> (String, Vec<(TenantId, Head)>) {
-    let batch: Vec<(TenantId, Head, &[access_pending::Model])> = fast
-        .iter()
-        .map(|f| (f.tenant, f.expected.clone(), f.records.as_slice()))
-        .collect();
-    append_batch(&batch)
-}
-
-async fn commit_loop(shared: Arc<Shared>, committers: Arc<Committers>) {
-    while let Some(batch) = committers.next(&shared).await {
-        let started = std::time::Instant::now();
-        let Batch {
-            jobs,
-            count,
-            unswept,
-            plan:
-                Plan {
-                    n,
-                    fast,
-                    json,
-                    mut slow,
-                    landed,
-                },
-        } = batch;
-        let mut appended: BTreeMap<TenantId, Head> = BTreeMap::new();
-        let mut fast = fast;
-        let mut json = Some(json);
-        // The fast path, and once more for the tenants it lost only because their
-        // predicted head's batch had not reached the database yet.
-        for attempt in 0..2 {
-            if fast.is_empty() {
-                break;
-            }
-            let statement = json.take().unwrap_or_else(|| prepare(&fast).0);
-            let moved = match append_after(&shared.db, statement).await {
-                Ok(moved) => moved,
+        // All of them in one statement, however many tenants the batch holds.
+        let (fast, mut slow): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            by_tenant.into_iter().partition(|(tenant, _)| {
+                one_statement && !unswept.contains(tenant) && heads.contains_key(tenant)
+            });
+        if !fast.is_empty() {
+            let batch: Vec<(TenantId, Head, &[access_pending::Model])> = fast
+                .iter()
+                .map(|(t, records)| (*t, heads[t].clone(), records.as_slice()))
+                .collect();
+            let moved: BTreeMap<TenantId, Head> = match append_after(&db, &batch).await {
+                Ok(moved) => moved.into_iter().collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, "ledger fast path failed");
-                    slow.extend(fast.drain(..).map(|f| (f.tenant, f.records)));
-                    break;
+                    BTreeMap::new()
                 }
             };
-            let mut lost = Vec::new();
-            for f in fast.drain(..) {
-                if moved.contains(&f.tenant) {
-                    appended.insert(f.tenant, f.predicted);
-                } else {
-                    lost.push(f);
-                }
-            }
-            // A head another appender moved takes the locking path; one that the batch
-            // before had yet to write is tried again once that batch has landed as
-            // predicted.
-            for mut f in lost {
-                let retry = attempt == 0 && {
-                    let landed = f.after.wait_for(Option::is_some).await;
-                    landed.is_ok_and(|l| {
-                        l.as_ref()
-                            .and_then(|heads| heads.get(&f.tenant))
-                            .is_some_and(|h| *h == f.expected)
-                    })
-                };
-                if retry {
-                    fast.push(f);
-                } else {
-                    slow.insert(f.tenant, f.records);
+            drop(batch);
+            // What the fast path did not append (a head another appender moved, or the
+            // statement failed: then nothing was written) takes the locking path.
+            for (tenant, records) in fast {
+                match moved.get(&tenant) {
+                    Some(head) => {
+                        heads.insert(tenant, head.clone());
+                    }
+                    None => {
+                        slow.insert(tenant, records);
+                    }
                 }
             }
         }
@@ -546,23 +387,27 @@ async fn commit_loop(shared: Arc<Shared>, committers: Arc<Committers>) {
             vec![slow.iter().map(|(t, r)| (*t, r.as_slice())).collect()]
         };
         let outcomes = futures_util::future::join_all(
-            groups.iter().map(|g| lock_and_chain(&shared, g, &unswept)),
+            groups
+                .iter()
+                .map(|g| lock_and_chain(&shared, &db, g, &unswept)),
         )
         .await;
         let mut failed: BTreeSet<TenantId> = BTreeSet::new();
         let mut failure = String::new();
         for (group, outcome) in groups.iter().zip(outcomes) {
             match outcome {
-                Ok(moved) => appended.extend(moved),
+                Ok(moved) => heads.extend(moved),
                 Err(e) => {
                     tracing::error!(error = %e, records = count, "ledger batch failed");
                     // What it swept and what it knew of these heads is unknown now.
-                    failed.extend(group.iter().map(|(tenant, _)| *tenant));
+                    for (tenant, _) in group {
+                        heads.remove(tenant);
+                        failed.insert(*tenant);
+                    }
                     failure = e.to_string();
                 }
             }
         }
-        committers.land(n, appended, &failed, landed);
         shared.metrics.ledger_batch(count, started.elapsed());
         for job in jobs {
             let outcome = if job.records.iter().any(|r| failed.contains(&r.tenant())) {
@@ -580,10 +425,11 @@ async fn commit_loop(shared: Arc<Shared>, committers: Arc<Committers>) {
 /// their answers) once more without sweeping.
 async fn lock_and_chain(
     shared: &Shared,
+    db: &DatabaseConnection,
     group: &[(TenantId, &[access_pending::Model])],
     unswept: &BTreeSet<TenantId>,
 ) -> Result<Vec<(TenantId, Head)>, DbErr> {
-    match commit_batch(&shared.db, group, MAX_BATCH as u64).await {
+    match commit_batch(db, group, MAX_BATCH as u64).await {
         Err(e) => {
             tracing::error!(error = %e, "ledger batch failed; retrying without pending records");
             shared.unswept().extend(
@@ -592,7 +438,7 @@ async fn lock_and_chain(
                     .map(|(t, _)| *t)
                     .filter(|t| unswept.contains(t)),
             );
-            commit_batch(&shared.db, group, 0).await
+            commit_batch(db, group, 0).await
         }
         ok => ok,
     }
@@ -659,115 +505,5 @@ async fn seal_loop(shared: Arc<Shared>) {
         if failed {
             tokio::time::sleep(SEAL_RETRY).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn committers() -> Committers {
-        Committers {
-            receiver: tokio::sync::Mutex::new(mpsc::channel(1).1),
-            heads: Mutex::new((0, std::collections::HashMap::new())),
-            one_statement: true,
-        }
-    }
-
-    fn record(tenant: TenantId) -> access_pending::Model {
-        access_pending::Model {
-            tenant_id: tenant,
-            id: crate::domain::AccessRecordId::new(),
-            recorded_at: chrono::Utc::now(),
-            actor_kind: "CONTROLLER_APP".into(),
-            actor_id: "app".into(),
-            subprocessor_id: None,
-            operation: "READ".into(),
-            resource_type: "CONTACT".into(),
-            resource_ids: serde_json::json!([]),
-            resource_count: 0,
-            fields: serde_json::json!(["firstName"]),
-            purpose: None,
-            instruction_id: None,
-            outcome: "ALLOWED".into(),
-            reason: None,
-            request_id: None,
-        }
-    }
-
-    fn plan(c: &Committers, tenant: TenantId, sweep: bool) -> Plan {
-        let unswept = if sweep {
-            BTreeSet::from([tenant])
-        } else {
-            BTreeSet::new()
-        };
-        c.plan(BTreeMap::from([(tenant, vec![record(tenant)])]), &unswept)
-    }
-
-    /// Lands `p` as having appended `head` to `tenant`, or failed it (`None`).
-    fn land(c: &Committers, p: Plan, tenant: TenantId, head: Option<Head>) {
-        let failed = match head {
-            Some(_) => BTreeSet::new(),
-            None => BTreeSet::from([tenant]),
-        };
-        let appended = head.map(|h| (tenant, h)).into_iter().collect();
-        c.land(p.n, appended, &failed, p.landed);
-    }
-
-    fn head(seq: i64) -> Head {
-        (seq, format!("{seq:064}"))
-    }
-
-    /// A tenant's first batch learns its head on the locking path; the next appends after
-    /// it, and the one after that after the head the one before predicted.
-    #[test]
-    fn batches_in_flight_append_after_each_others_predicted_heads() {
-        let c = committers();
-        let t = TenantId::new();
-        let first = plan(&c, t, false);
-        assert!(first.fast.is_empty() && first.slow.contains_key(&t));
-        land(&c, first, t, Some(head(3)));
-        let second = plan(&c, t, false);
-        assert_eq!(second.fast[0].expected, head(3));
-        let third = plan(&c, t, false);
-        assert_eq!(third.fast[0].expected, second.fast[0].predicted);
-        assert_eq!(third.fast[0].predicted.0, 5);
-    }
-
-    /// A batch sweeping a tenant's writes takes its locking path, and so does every batch
-    /// planned before that one lands — even when an earlier batch lands in between and
-    /// would otherwise teach the committers a head from before the sweep.
-    #[test]
-    fn no_batch_appends_after_a_head_from_before_a_sweep_in_flight() {
-        let c = committers();
-        let t = TenantId::new();
-        let learn = plan(&c, t, false);
-        land(&c, learn, t, Some(head(1)));
-        let before = plan(&c, t, true);
-        assert!(before.fast.is_empty(), "a sweep takes the locking path");
-        let sweeping = plan(&c, t, true);
-        assert!(sweeping.fast.is_empty());
-        land(&c, before, t, Some(head(4)));
-        let after = plan(&c, t, false);
-        assert!(
-            after.fast.is_empty(),
-            "the sweep in flight has not landed: no head is known"
-        );
-        land(&c, sweeping, t, Some(head(9)));
-        land(&c, after, t, Some(head(10)));
-        let known = plan(&c, t, false);
-        assert_eq!(known.fast[0].expected, head(10));
-    }
-
-    /// A batch whose tenant failed leaves no head behind: the next batch locks.
-    #[test]
-    fn a_failed_tenant_is_forgotten() {
-        let c = committers();
-        let t = TenantId::new();
-        let learn = plan(&c, t, false);
-        land(&c, learn, t, Some(head(1)));
-        let failing = plan(&c, t, false);
-        land(&c, failing, t, None);
-        assert!(plan(&c, t, false).fast.is_empty());
     }
 }
