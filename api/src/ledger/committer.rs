@@ -251,22 +251,17 @@ impl Ledger {
 }
 
 /// Starts the group committer. Every answer waits for its batch, and a batch for the one
-/// before it: the committer is the one serial step of a read, so on PostgreSQL it runs on
-/// a thread of its own with its own connection. On the request runtime its task and its
+/// before it: the committer is the one serial step of a read, so it runs on a thread of
+/// its own (on PostgreSQL with connections of its own). On the request runtime its task and its
 /// socket's readiness queued behind the requests' own work (their I/O is polled every 61
 /// tasks when the workers are busy): a five-record batch spent about 3 ms there for
 /// half a millisecond in the database, which sat idle on the committer's connection most
 /// of the time. The thread ends with the runtime that started it.
 fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
-    if shared.db.get_database_backend() != DatabaseBackend::Postgres {
-        // SQLite's connections run on threads of their own already.
-        let db = shared.db.clone();
-        tokio::spawn(crate::metrics::as_ledger_work(commit_loop(
-            shared, receiver, db,
-        )));
-        return;
-    }
-    let options = (*shared.db.get_postgres_connection_pool().connect_options()).clone();
+    // PostgreSQL: connections of its own, so their readiness is this thread's to notice.
+    // SQLite's connections run on threads of their own and answer any runtime: the pool.
+    let options = (shared.db.get_database_backend() == DatabaseBackend::Postgres)
+        .then(|| (*shared.db.get_postgres_connection_pool().connect_options()).clone());
     // Dropped with the starting runtime's tasks: the committer's thread then ends.
     let (alive, ended) = oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -287,13 +282,19 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
                 }
             };
             runtime.block_on(async move {
-                // Connected on first use (and again after a loss), on this thread.
-                let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(2)
-                    .acquire_timeout(std::time::Duration::from_secs(5))
-                    .connect_lazy_with(options);
-                let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-                shared.metrics.observe_statements(&mut db);
+                let db = match options {
+                    // Connected on first use (and again after a loss), on this thread.
+                    Some(options) => {
+                        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+                            .max_connections(2)
+                            .acquire_timeout(std::time::Duration::from_secs(5))
+                            .connect_lazy_with(options);
+                        let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+                        shared.metrics.observe_statements(&mut db);
+                        db
+                    }
+                    None => shared.db.clone(),
+                };
                 tokio::select! {
                     () = crate::metrics::as_ledger_work(commit_loop(shared, receiver, db)) => {}
                     _ = ended => {}
