@@ -260,8 +260,17 @@ impl Ledger {
 fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     // PostgreSQL: connections of its own, so their readiness is this thread's to notice.
     // SQLite's connections run on threads of their own and answer any runtime: the pool.
-    let options = (shared.db.get_database_backend() == DatabaseBackend::Postgres)
-        .then(|| (*shared.db.get_postgres_connection_pool().connect_options()).clone());
+    // On Citus a batch's tenants commit side by side, one connection each: as many as
+    // the request pool has; elsewhere a batch is one statement or one transaction.
+    let options = (shared.db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
+        let pool = shared.db.get_postgres_connection_pool();
+        let size = if shared.citus {
+            pool.options().get_max_connections()
+        } else {
+            2
+        };
+        ((*pool.connect_options()).clone(), size)
+    });
     // Dropped with the starting runtime's tasks: the committer's thread then ends.
     let (alive, ended) = oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -284,9 +293,9 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
             runtime.block_on(async move {
                 let db = match options {
                     // Connected on first use (and again after a loss), on this thread.
-                    Some(options) => {
+                    Some((options, size)) => {
                         let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
-                            .max_connections(2)
+                            .max_connections(size)
                             .acquire_timeout(std::time::Duration::from_secs(5))
                             .connect_lazy_with(options);
                         let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
