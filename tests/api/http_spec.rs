@@ -9,7 +9,34 @@ crate::on_both_backends!(
     get_serves_queries_and_graphiql_but_never_mutations,
     bodies_must_be_json_and_bounded,
     health_and_readiness_answer_json,
+    response_fields_come_in_the_order_the_query_asked_for_them,
 );
+
+/// GraphQL's serialized map ordering: a response's fields in the order of the query's
+/// selection, not sorted.
+async fn response_fields_come_in_the_order_the_query_asked_for_them(app: TestApp) {
+    let (_, bob) = app.tenant_with_token("Acme").await;
+    app.create_contact(
+        &bob,
+        serde_json::json!({"firstName": "Ada", "lastName": "Lovelace"}),
+    )
+    .await;
+    let text = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&bob)
+        .json(&serde_json::json!({"query": "{ contacts(first: 1) { nodes { lastName firstName } totalCount } }"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        text,
+        r#"{"data":{"contacts":{"nodes":[{"lastName":"Lovelace","firstName":"Ada"}],"totalCount":1}}}"#
+    );
+}
 
 async fn post(app: &TestApp, accept: Option<&str>, body: &str) -> (u16, String, Value) {
     let mut req = app

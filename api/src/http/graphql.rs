@@ -82,7 +82,7 @@ fn not_acceptable(request_id: &RequestId) -> HttpResponse {
     reply(
         StatusCode::NOT_ACCEPTABLE,
         MediaType::Json,
-        &body,
+        body,
         request_id,
     )
 }
@@ -96,10 +96,9 @@ fn error_body(message: &str, code: &str) -> serde_json::Value {
 fn reply(
     status: StatusCode,
     media: MediaType,
-    body: &serde_json::Value,
+    mut body: serde_json::Value,
     request_id: &RequestId,
 ) -> HttpResponse {
-    let mut body = body.clone();
     if let Some(errors) = body.get_mut("errors").and_then(|e| e.as_array_mut()) {
         for error in errors {
             if let Some(error) = error.as_object_mut() {
@@ -112,12 +111,17 @@ fn reply(
             }
         }
     }
+    respond(status, media, body.to_string())
+}
+
+/// A response of `media` with `body`, already serialized.
+fn respond(status: StatusCode, media: MediaType, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((
             header::CONTENT_TYPE,
             format!("{}; charset=utf-8", media.as_str()),
         ))
-        .body(body.to_string())
+        .body(body)
 }
 
 /// What every refused token answers: the same words whatever check failed, so a
@@ -182,12 +186,7 @@ pub async fn post(
         .map(|v| v.trim().to_ascii_lowercase());
     if content_type.as_deref() != Some(JSON) {
         let body = error_body("POST bodies must be application/json", code::BAD_USER_INPUT);
-        return reply(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            media,
-            &body,
-            &request_id,
-        );
+        return reply(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, body, &request_id);
     }
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         let mut body = error_body(
@@ -195,7 +194,7 @@ pub async fn post(
             code::BAD_USER_INPUT,
         );
         body["errors"][0]["extensions"]["limit"] = "batch".into();
-        return reply(StatusCode::BAD_REQUEST, media, &body, &request_id);
+        return reply(StatusCode::BAD_REQUEST, media, body, &request_id);
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -204,7 +203,7 @@ pub async fn post(
                 &format!("the body is not a GraphQL request: {e}"),
                 code::BAD_USER_INPUT,
             );
-            return reply(StatusCode::BAD_REQUEST, media, &body, &request_id);
+            return reply(StatusCode::BAD_REQUEST, media, body, &request_id);
         }
     };
     execute(req, request, state, media, request_id, span).await
@@ -245,7 +244,7 @@ pub async fn get(
     let (Some(params), Some(query)) = (params, query.or_else(|| persisted_only.then(String::new)))
     else {
         let body = error_body("a `query` parameter is required", code::BAD_USER_INPUT);
-        return reply(StatusCode::BAD_REQUEST, media, &body, &request_id);
+        return reply(StatusCode::BAD_REQUEST, media, body, &request_id);
     };
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name.clone() {
@@ -271,7 +270,7 @@ pub async fn get(
                     &format!("`{field}` must be a JSON object"),
                     code::BAD_USER_INPUT,
                 );
-                return reply(StatusCode::BAD_REQUEST, media, &body, &request_id);
+                return reply(StatusCode::BAD_REQUEST, media, body, &request_id);
             }
         }
     }
@@ -290,7 +289,7 @@ pub async fn get(
         request.operation_name.as_deref(),
     ) {
         let body = error_body("mutations must be sent with POST", code::BAD_USER_INPUT);
-        let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, media, &body, &request_id);
+        let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, media, body, &request_id);
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -320,7 +319,7 @@ fn persisted_refusal(
 ) -> HttpResponse {
     let mut body = error_body(refusal.message(), code::BAD_USER_INPUT);
     body["errors"][0]["extensions"]["reason"] = refusal.reason().into();
-    reply(StatusCode::BAD_REQUEST, media, &body, request_id)
+    reply(StatusCode::BAD_REQUEST, media, body, request_id)
 }
 
 async fn execute(
@@ -353,7 +352,7 @@ async fn execute(
     let caller = match authenticate(&req, &state.auth) {
         Ok(Some(caller)) if caller.tenant.is_some_and(|t| state.offboarded.contains(t)) => {
             let body = error_body("the tenant was offboarded", code::UNAUTHENTICATED);
-            let mut response = reply(StatusCode::UNAUTHORIZED, media, &body, &request_id);
+            let mut response = reply(StatusCode::UNAUTHORIZED, media, body, &request_id);
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
@@ -363,7 +362,7 @@ async fn execute(
         Ok(caller) => caller,
         Err(message) => {
             let body = error_body(&message, code::UNAUTHENTICATED);
-            let mut response = reply(StatusCode::UNAUTHORIZED, media, &body, &request_id);
+            let mut response = reply(StatusCode::UNAUTHORIZED, media, body, &request_id);
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer error=\"invalid_token\""),
@@ -389,7 +388,7 @@ async fn execute(
         state
             .metrics
             .request("limited", code::RATE_LIMITED, started.elapsed());
-        let mut response = reply(StatusCode::TOO_MANY_REQUESTS, media, &body, &request_id);
+        let mut response = reply(StatusCode::TOO_MANY_REQUESTS, media, body, &request_id);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -424,7 +423,7 @@ async fn execute(
                 state
                     .metrics
                     .request("introspection", code::FORBIDDEN, started.elapsed());
-                return reply(StatusCode::OK, media, &body, &request_id);
+                return reply(StatusCode::OK, media, body, &request_id);
             }
             // Whatever else reaches the meta-fields (through a fragment) answers null.
             request = request.disable_introspection();
@@ -459,7 +458,7 @@ async fn execute(
         Err(e) => {
             tracing::error!(error = %e, "GraphQL execution task failed");
             let body = error_body("internal error", code::INTERNAL);
-            return reply(StatusCode::INTERNAL_SERVER_ERROR, media, &body, &request_id);
+            return reply(StatusCode::INTERNAL_SERVER_ERROR, media, body, &request_id);
         }
     };
     for error in &mut response.errors {
@@ -472,11 +471,6 @@ async fn execute(
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::to_value(&response)
-        .unwrap_or_else(|_| error_body("internal error", code::INTERNAL));
-    if request_error && let Some(map) = body.as_object_mut() {
-        map.remove("data");
-    }
     let outcome = response
         .errors
         .first()
@@ -494,7 +488,25 @@ async fn execute(
     } else {
         StatusCode::OK
     };
-    let mut response = reply(status, media, &body, &request_id);
+    let mut response = if response.errors.is_empty() {
+        // Nothing to add to an answer without errors: serialized as it is, no JSON tree.
+        match serde_json::to_string(&response) {
+            Ok(body) => respond(status, media, body),
+            Err(_) => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                media,
+                error_body("internal error", code::INTERNAL),
+                &request_id,
+            ),
+        }
+    } else {
+        let mut body = serde_json::to_value(&response)
+            .unwrap_or_else(|_| error_body("internal error", code::INTERNAL));
+        if request_error && let Some(map) = body.as_object_mut() {
+            map.remove("data");
+        }
+        reply(status, media, body, &request_id)
+    };
     if outcome == code::RATE_LIMITED {
         response
             .headers_mut()
