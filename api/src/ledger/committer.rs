@@ -252,16 +252,17 @@ impl Ledger {
 
 /// Starts the group committer. Every answer waits for its batch, and a batch for the one
 /// before it: the committer is the one serial step of a read, so it runs on a thread of
-/// its own (on PostgreSQL with connections of its own). On the request runtime its task and its
-/// socket's readiness queued behind the requests' own work (their I/O is polled every 61
-/// tasks when the workers are busy): a five-record batch spent about 3 ms there for
-/// half a millisecond in the database, which sat idle on the committer's connection most
-/// of the time. The thread ends with the runtime that started it.
+/// its own (on PostgreSQL with connections of its own). On the request runtime its task
+/// and its socket's readiness queued behind the requests' own work (their I/O is polled
+/// every 61 tasks when the workers are busy): a five-record batch spent about 3 ms there
+/// for half a millisecond in the database, which sat idle on the committer's connection
+/// most of the time. The thread ends with the runtime that started it.
 fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
-    // PostgreSQL: connections of its own, so their readiness is this thread's to notice.
-    // SQLite's connections run on threads of their own and answer any runtime: the pool.
-    // On Citus a batch's tenants commit side by side, one connection each: as many as
-    // the request pool has; elsewhere a batch is one statement or one transaction.
+    // PostgreSQL: connections of its own, so their readiness is this thread's to notice,
+    // opened as the request pool's are (same options, same acquire timeout). On Citus a
+    // batch's tenants commit side by side, one connection each: as many as the request
+    // pool has; elsewhere a batch is one statement or one transaction. SQLite's
+    // connections run on threads of their own and answer any runtime: the pool.
     let options = (shared.db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
         let pool = shared.db.get_postgres_connection_pool();
         let size = if shared.citus {
@@ -269,7 +270,10 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
         } else {
             2
         };
-        ((*pool.connect_options()).clone(), size)
+        let options = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(pool.options().get_acquire_timeout());
+        ((*pool.connect_options()).clone(), options)
     });
     // Dropped with the starting runtime's tasks: the committer's thread then ends.
     let (alive, ended) = oneshot::channel::<()>();
@@ -293,11 +297,8 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
             runtime.block_on(async move {
                 let db = match options {
                     // Connected on first use (and again after a loss), on this thread.
-                    Some((options, size)) => {
-                        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
-                            .max_connections(size)
-                            .acquire_timeout(std::time::Duration::from_secs(5))
-                            .connect_lazy_with(options);
+                    Some((connect, options)) => {
+                        let pool = options.connect_lazy_with(connect);
                         let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
                         shared.metrics.observe_statements(&mut db);
                         db
