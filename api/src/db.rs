@@ -11,6 +11,9 @@ use secrecy::ExposeSecret;
 
 use crate::config::StorageSettings;
 
+/// How long a pooled connection may sit idle before its next checkout pings it first.
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+
 /// Opens the pool. For the embedded SQLite default the data directory is created and the
 /// database switched to WAL so readers never block the writer.
 ///
@@ -48,6 +51,13 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_millis(settings.db_acquire_timeout_ms.max(1)))
+        // sqlx pings a pooled connection on every checkout by default: one more round
+        // trip per transaction (a sixth on a read: ping, begin, pin, select, commit, and
+        // the ping sqlx always sends on release). A connection that has just been used
+        // is known alive; one idle for a while may have been dropped (a database
+        // restart, a proxy) and is still pinged. A connection lost under load fails its
+        // statement as `RATE_LIMITED` (retryable) and is closed on release.
+        .test_before_acquire_if_idle_for(PING_AFTER_IDLE)
         .sqlx_logging(false)
         // Deleted content is overwritten, not merely unlinked: an erased subject's
         // strings do not linger in free pages of the file (see `reclaim_erased`).

@@ -7,15 +7,14 @@ use chrono::SecondsFormat;
 use entities::{access_pending, access_record, ledger_head};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{GENESIS, NewRecord};
 use crate::domain::{AccessRecordId, InstructionId, SubprocessorId, TenantId};
-use crate::error::ServiceError;
 
 /// object plus `hash`, so anyone can recompute the chain. Declared in key order and
 /// serialized straight from the row: no intermediate map on the hot paths (chain and
@@ -354,24 +353,22 @@ fn append_batch(
 /// `ledger_append` function in `migration/`), which moves a tenant's head only if it is
 /// still that one and inserts its records only if it moved it. Returns the new heads of
 /// the tenants appended to; the others (another appender got there first) are untouched.
+/// On a connection of the committer's own, not a pooled one (see `committer::FastPath`).
 ///
 /// # Errors
-/// `Db` when the statement fails: nothing of the batch was written.
+/// When the statement fails: nothing of the batch was written.
 pub(super) async fn append_after(
-    db: &DatabaseConnection,
+    conn: &mut sea_orm::sqlx::PgConnection,
     batch: &[(TenantId, Head, &[access_pending::Model])],
-) -> Result<Vec<(TenantId, Head)>, ServiceError> {
+) -> Result<Vec<(TenantId, Head)>, sea_orm::sqlx::Error> {
     let (json, mut moved) = append_batch(batch);
-    let appended: std::collections::HashSet<uuid::Uuid> = db
-        .query_all_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT ledger_append($1) AS tenant",
-            [json.into()],
-        ))
-        .await?
-        .iter()
-        .map(|row| row.try_get::<uuid::Uuid>("", "tenant"))
-        .collect::<Result<_, _>>()?;
+    let appended: std::collections::HashSet<uuid::Uuid> =
+        sea_orm::sqlx::query_scalar("SELECT ledger_append($1)")
+            .bind(json)
+            .fetch_all(conn)
+            .await?
+            .into_iter()
+            .collect();
     moved.retain(|(tenant, _)| appended.contains(&uuid::Uuid::from(*tenant)));
     Ok(moved)
 }

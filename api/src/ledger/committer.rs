@@ -261,8 +261,9 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     // PostgreSQL: connections of its own, so their readiness is this thread's to notice,
     // opened as the request pool's are (same options, same acquire timeout). On Citus a
     // batch's tenants commit side by side, one connection each: as many as the request
-    // pool has; elsewhere a batch is one statement or one transaction. SQLite's
-    // connections run on threads of their own and answer any runtime: the pool.
+    // pool has; elsewhere the pool serves only the locking path, and the one-statement
+    // path holds a connection of its own (see [`FastPath`]). SQLite's connections run on
+    // threads of their own and answer any runtime: the pool.
     let options = (shared.db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
         let pool = shared.db.get_postgres_connection_pool();
         let size = if shared.citus {
@@ -275,6 +276,13 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
             .acquire_timeout(pool.options().get_acquire_timeout());
         ((*pool.connect_options()).clone(), options)
     });
+    let fast = (!shared.citus)
+        .then(|| {
+            options
+                .as_ref()
+                .map(|(connect, _)| FastPath::new(connect.clone(), &shared.db))
+        })
+        .flatten();
     // Dropped with the starting runtime's tasks: the committer's thread then ends.
     let (alive, ended) = oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -306,7 +314,7 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
                     None => shared.db.clone(),
                 };
                 tokio::select! {
-                    () = crate::metrics::as_ledger_work(commit_loop(shared, receiver, db)) => {}
+                    () = crate::metrics::as_ledger_work(commit_loop(shared, receiver, db, fast)) => {}
                     _ = ended => {}
                 }
             });
@@ -316,14 +324,66 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     }
 }
 
+/// The one-statement path's connection (plain PostgreSQL), held from batch to batch: a
+/// batch is then one round trip. Checked out of a pool it was three, because sqlx pings a
+/// pooled connection when it is checked out and again when it is returned.
+struct FastPath {
+    connect: sea_orm::sqlx::postgres::PgConnectOptions,
+    timeout: std::time::Duration,
+    conn: Option<sea_orm::sqlx::PgConnection>,
+}
+
+impl FastPath {
+    fn new(connect: sea_orm::sqlx::postgres::PgConnectOptions, db: &DatabaseConnection) -> Self {
+        let timeout = db
+            .get_postgres_connection_pool()
+            .options()
+            .get_acquire_timeout();
+        Self {
+            connect,
+            timeout,
+            conn: None,
+        }
+    }
+
+    /// Appends `batch` (see [`append_after`]), connecting first if need be; a connection
+    /// that failed is dropped and opened again for the next batch.
+    async fn append(
+        &mut self,
+        metrics: &Metrics,
+        batch: &[(TenantId, Head, &[access_pending::Model])],
+    ) -> Result<Vec<(TenantId, Head)>, String> {
+        use sea_orm::sqlx::Connection as _;
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                let connect = sea_orm::sqlx::PgConnection::connect_with(&self.connect);
+                let conn = tokio::time::timeout(self.timeout, connect)
+                    .await
+                    .map_err(|_| "no connection within the acquire timeout".to_owned())?
+                    .map_err(|e| e.to_string())?;
+                self.conn.insert(conn)
+            }
+        };
+        let started = std::time::Instant::now();
+        let outcome = append_after(conn, batch).await;
+        metrics.statement(started.elapsed());
+        outcome.map_err(|e| {
+            self.conn = None;
+            e.to_string()
+        })
+    }
+}
+
 async fn commit_loop(
     shared: Arc<Shared>,
     mut receiver: mpsc::Receiver<Job>,
     db: DatabaseConnection,
+    mut fast_path: Option<FastPath>,
 ) {
     // One statement for the whole batch on plain PostgreSQL (see `append_after`); on
     // Citus it would be planned on the coordinator and commit on every worker.
-    let one_statement = db.get_database_backend() == DatabaseBackend::Postgres && !shared.citus;
+    let one_statement = fast_path.is_some();
     // The heads this committer last wrote or read, per tenant.
     let mut heads: std::collections::HashMap<TenantId, Head> = std::collections::HashMap::new();
     while let Some(first) = receiver.recv().await {
@@ -362,18 +422,19 @@ async fn commit_loop(
             by_tenant.into_iter().partition(|(tenant, _)| {
                 one_statement && !unswept.contains(tenant) && heads.contains_key(tenant)
             });
-        if !fast.is_empty() {
+        if let (false, Some(fast_path)) = (fast.is_empty(), fast_path.as_mut()) {
             let batch: Vec<(TenantId, Head, &[access_pending::Model])> = fast
                 .iter()
                 .map(|(t, records)| (*t, heads[t].clone(), records.as_slice()))
                 .collect();
-            let moved: BTreeMap<TenantId, Head> = match append_after(&db, &batch).await {
-                Ok(moved) => moved.into_iter().collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "ledger fast path failed");
-                    BTreeMap::new()
-                }
-            };
+            let moved: BTreeMap<TenantId, Head> =
+                match fast_path.append(&shared.metrics, &batch).await {
+                    Ok(moved) => moved.into_iter().collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ledger fast path failed");
+                        BTreeMap::new()
+                    }
+                };
             drop(batch);
             // What the fast path did not append (a head another appender moved, or the
             // statement failed: then nothing was written) takes the locking path.
