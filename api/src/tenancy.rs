@@ -102,6 +102,37 @@ pub async fn begin(db: &DatabaseConnection, mode: Mode) -> Result<DatabaseTransa
         .await
 }
 
+/// Begins a read-only transaction pinned to `tenant`, for an access that only reads:
+/// PostgreSQL enforces it (`SET TRANSACTION READ ONLY`, sent with the pin in the same
+/// message, so no round trip more), which is what lets [`end_read`] end it without
+/// waiting. On SQLite a `Mode::Read` transaction.
+///
+/// # Errors
+/// `DbErr` when the transaction cannot begin or the tenant cannot be set.
+pub async fn begin_reading(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+) -> Result<DatabaseTransaction, DbErr> {
+    let tx = begin(db, Mode::Read).await?;
+    if tx.get_database_backend() == DatabaseBackend::Postgres {
+        tx.execute_unprepared(&format!(
+            "{}; SET TRANSACTION READ ONLY",
+            pin_statements(tenant)
+        ))
+        .await?;
+    }
+    Ok(tx)
+}
+
+/// Ends a transaction from [`begin_reading`] without waiting for the database: it could
+/// write nothing, so rolling it back is committing it. The rollback is queued on the
+/// connection and goes out with the connection's return to the pool (sqlx's ping on
+/// release waits for both), off the caller's path: a read's answer waits for one round
+/// trip fewer.
+pub fn end_read(tx: DatabaseTransaction) {
+    drop(tx);
+}
+
 /// Begins a transaction in `mode` pinned to `tenant`.
 ///
 /// # Errors

@@ -29,6 +29,7 @@ postgres_only!(
     the_application_role_sees_nothing_without_a_tenant_and_only_its_tenant_with_one,
     a_pool_of_one_connection_never_carries_a_tenant_into_the_next_request,
     an_unscoped_orm_query_still_returns_only_the_current_tenants_rows,
+    a_reading_transaction_writes_nothing_and_ends_without_leaving_its_connection_in_it,
     the_server_refuses_roles_that_bypass_row_level_security,
 );
 
@@ -377,6 +378,56 @@ mod tests {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    pub async fn a_reading_transaction_writes_nothing_and_ends_without_leaving_its_connection_in_it(
+        app: TestApp,
+    ) {
+        let (a, _b) = two_tenants(&app).await;
+        let tenant = TenantId::parse(&a).unwrap();
+        // What only reads cannot write, whatever a buggy service tries.
+        let tx = custodian_api::tenancy::begin_reading(&app.db, tenant)
+            .await
+            .unwrap();
+        let err = tx
+            .execute_unprepared("UPDATE contacts SET first_name = 'changed'")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("read-only transaction"), "{err}");
+        drop(tx);
+        // Ended without waiting: the rollback follows the connection back to the pool,
+        // and no connection stays inside a transaction.
+        let tx = custodian_api::tenancy::begin_reading(&app.db, tenant)
+            .await
+            .unwrap();
+        assert_eq!(contact::Entity::find().all(&tx).await.unwrap().len(), 2);
+        custodian_api::tenancy::end_read(tx);
+        let admin = Database::connect(app.superuser_url.clone().unwrap())
+            .await
+            .unwrap();
+        let stuck = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND state LIKE 'idle in transaction%'";
+        let mut left = i64::MAX;
+        for _ in 0..50 {
+            left = one_i64(&admin, stuck).await;
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            left, 0,
+            "a connection was left inside the read's transaction"
+        );
+        assert_eq!(
+            one_i64(
+                &admin,
+                "SELECT COUNT(*) FROM contacts WHERE first_name = 'changed'"
+            )
+            .await,
+            0
         );
     }
 

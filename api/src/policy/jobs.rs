@@ -32,12 +32,7 @@ pub async fn begin_job<'a>(
     let name = ctx
         .job
         .ok_or_else(|| ServiceError::Forbidden("only the processor's own jobs may".into()))?;
-    let mode = if access.operation.writes() || access.writes_rows {
-        Mode::Write
-    } else {
-        Mode::Read
-    };
-    let tx = tenancy::begin_pinned(ctx.db, tenant, mode).await?;
+    let tx = access.begin(ctx.db, tenant).await?;
     let found = processing_instruction::Entity::find()
         .filter(processing_instruction::Column::TenantId.eq(tenant))
         .filter(processing_instruction::Column::Id.eq(instruction))

@@ -54,6 +54,29 @@ impl Access {
         }
     }
 
+    /// Whether the access's transaction only reads: it then begins read-only (enforced on
+    /// PostgreSQL) and ends without a commit's round trip (see [`tenancy::end_read`]).
+    pub fn reads_only(&self) -> bool {
+        !(self.operation.writes() || self.writes_rows)
+    }
+
+    /// Begins the access's transaction, pinned to `tenant`: read-only for an access that
+    /// [only reads](Access::reads_only), a writer otherwise.
+    ///
+    /// # Errors
+    /// `DbErr` when the transaction cannot begin or be pinned.
+    pub(super) async fn begin(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        tenant: TenantId,
+    ) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+        if self.reads_only() {
+            tenancy::begin_reading(db, tenant).await
+        } else {
+            tenancy::begin_pinned(db, tenant, Mode::Write).await
+        }
+    }
+
     /// See [`Access::writes_rows`].
     #[must_use]
     pub fn writing_rows(self) -> Self {
@@ -189,15 +212,15 @@ impl TenantTx<'_> {
     pub async fn commit(mut self) -> Result<Arc<Grant>, ServiceError> {
         let records = self.take_records();
         let ledger = self.ctx.ledger;
-        if records.is_empty() {
+        if self.access.reads_only() {
+            tenancy::end_read(self.tx);
+            ledger.record(records).await?;
+        } else if records.is_empty() {
             self.tx.commit().await?;
-        } else if self.access.operation.writes() || self.access.writes_rows {
+        } else {
             ledger.write_in(&self.tx, &records).await?;
             self.tx.commit().await?;
             ledger.committed(self.grant.tenant);
-        } else {
-            self.tx.commit().await?;
-            ledger.record(records).await?;
         }
         Ok(self.grant)
     }
@@ -320,12 +343,7 @@ async fn begin_with<'a>(
             ),
         });
     };
-    let mode = if access.operation.writes() || access.writes_rows {
-        Mode::Write
-    } else {
-        Mode::Read
-    };
-    let tx = tenancy::begin_pinned(ctx.db, tenant, mode).await?;
+    let tx = access.begin(ctx.db, tenant).await?;
     let controller = |purpose, instruction_id| Grant {
         tenant,
         actor_kind: ActorKind::Controller,
