@@ -105,7 +105,8 @@ pub async fn begin(db: &DatabaseConnection, mode: Mode) -> Result<DatabaseTransa
 /// Begins a read-only transaction pinned to `tenant`, for an access that only reads:
 /// PostgreSQL enforces it (`SET TRANSACTION READ ONLY`, sent with the pin in the same
 /// message, so no round trip more), which is what lets [`end_read`] end it without
-/// waiting. On SQLite a `Mode::Read` transaction.
+/// waiting. On SQLite a `Mode::Read` transaction, not enforced: the suites run on both
+/// backends, so a write attempted in one fails on PostgreSQL's.
 ///
 /// # Errors
 /// `DbErr` when the transaction cannot begin or the tenant cannot be set.

@@ -11,7 +11,7 @@ use sea_orm::{DatabaseBackend, IdenStatic, Iterable, QuerySelect, Select};
 /// column arrives as a typed empty constant, so the row still decodes into a
 /// [`contact::Model`] while the database neither reads it nor sends it and the server
 /// decodes nothing for it: a page of names costs what the names cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Projection(u16);
 
 impl Projection {
