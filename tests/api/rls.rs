@@ -384,26 +384,48 @@ mod tests {
     pub async fn a_reading_transaction_writes_nothing_and_ends_without_leaving_its_connection_in_it(
         app: TestApp,
     ) {
+        use custodian_api::domain::instruction::AccessOperation;
+        use custodian_api::ledger::{Ledger, ResourceType};
+        use custodian_api::policy::{self, Access, RequestCtx};
         let (a, _b) = two_tenants(&app).await;
-        let tenant = TenantId::parse(&a).unwrap();
-        // What only reads cannot write, whatever a buggy service tries.
-        let tx = custodian_api::tenancy::begin_reading(&app.db, tenant)
+        let caller = custodian_api::auth::Caller {
+            subject: "bob".into(),
+            role: custodian_api::auth::Role::ControllerAdmin,
+            tenant: Some(TenantId::parse(&a).unwrap()),
+            purpose: None,
+            instruction: None,
+            scopes: Vec::new(),
+            token_id: None,
+            subprocessor: None,
+        };
+        let ledger = Ledger::disabled();
+        let ctx = RequestCtx::new(&app.db, &ledger, Some(&caller), None, chrono::Utc::now());
+        let access =
+            |operation| Access::new(operation, ResourceType::Contact, vec!["firstName".into()]);
+        let write = "UPDATE contacts SET first_name = 'changed'";
+        // The gate begins an access that only reads read-only: whatever a buggy service
+        // tries in it cannot write. A write access's transaction can (rolled back here).
+        let tx = policy::begin(&ctx, access(AccessOperation::Read))
             .await
             .unwrap();
-        let err = tx
-            .execute_unprepared("UPDATE contacts SET first_name = 'changed'")
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = tx.execute_unprepared(write).await.unwrap_err().to_string();
         assert!(err.contains("read-only transaction"), "{err}");
         drop(tx);
-        // Ended without waiting: the rollback follows the connection back to the pool,
-        // and no connection stays inside a transaction.
-        let tx = custodian_api::tenancy::begin_reading(&app.db, tenant)
+        let tx = policy::begin(&ctx, access(AccessOperation::Write))
             .await
             .unwrap();
-        assert_eq!(contact::Entity::find().all(&tx).await.unwrap().len(), 2);
-        custodian_api::tenancy::end_read(tx);
+        assert_eq!(
+            tx.execute_unprepared(write).await.unwrap().rows_affected(),
+            2
+        );
+        drop(tx);
+        // A read ends without waiting for a commit: the rollback follows the connection
+        // back to the pool, and no connection stays inside the transaction.
+        let tx = policy::begin(&ctx, access(AccessOperation::Read))
+            .await
+            .unwrap();
+        assert_eq!(contact::Entity::find().all(&*tx).await.unwrap().len(), 2);
+        tx.commit().await.unwrap();
         let admin = Database::connect(app.superuser_url.clone().unwrap())
             .await
             .unwrap();

@@ -264,8 +264,10 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     // pool has; elsewhere the pool serves only the locking path, and the one-statement
     // path holds a connection of its own (see [`FastPath`]). SQLite's connections run on
     // threads of their own and answer any runtime: the pool.
-    let options = (shared.db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
+    let (options, fast) = if shared.db.get_database_backend() == DatabaseBackend::Postgres {
         let pool = shared.db.get_postgres_connection_pool();
+        let connect = (*pool.connect_options()).clone();
+        let timeout = pool.options().get_acquire_timeout();
         let size = if shared.citus {
             pool.options().get_max_connections()
         } else {
@@ -273,16 +275,16 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
         };
         let options = sea_orm::sqlx::postgres::PgPoolOptions::new()
             .max_connections(size)
-            .acquire_timeout(pool.options().get_acquire_timeout());
-        ((*pool.connect_options()).clone(), options)
-    });
-    let fast = (!shared.citus)
-        .then(|| {
-            options
-                .as_ref()
-                .map(|(connect, _)| FastPath::new(connect.clone(), &shared.db))
-        })
-        .flatten();
+            .acquire_timeout(timeout);
+        let fast = (!shared.citus).then(|| FastPath {
+            connect: connect.clone(),
+            timeout,
+            conn: None,
+        });
+        (Some((connect, options)), fast)
+    } else {
+        (None, None)
+    };
     // Dropped with the starting runtime's tasks: the committer's thread then ends.
     let (alive, ended) = oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -334,18 +336,6 @@ struct FastPath {
 }
 
 impl FastPath {
-    fn new(connect: sea_orm::sqlx::postgres::PgConnectOptions, db: &DatabaseConnection) -> Self {
-        let timeout = db
-            .get_postgres_connection_pool()
-            .options()
-            .get_acquire_timeout();
-        Self {
-            connect,
-            timeout,
-            conn: None,
-        }
-    }
-
     /// Appends `batch` (see [`append_after`]), connecting first if need be; a connection
     /// that failed is dropped and opened again for the next batch.
     async fn append(
@@ -422,7 +412,9 @@ async fn commit_loop(
             by_tenant.into_iter().partition(|(tenant, _)| {
                 one_statement && !unswept.contains(tenant) && heads.contains_key(tenant)
             });
-        if let (false, Some(fast_path)) = (fast.is_empty(), fast_path.as_mut()) {
+        if !fast.is_empty()
+            && let Some(fast_path) = fast_path.as_mut()
+        {
             let batch: Vec<(TenantId, Head, &[access_pending::Model])> = fast
                 .iter()
                 .map(|(t, records)| (*t, heads[t].clone(), records.as_slice()))
