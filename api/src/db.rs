@@ -81,6 +81,32 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
     Ok(db)
 }
 
+/// A pool of the runtime that calls this (an HTTP worker's), opened as `db`'s is, with
+/// at most `size` connections; `None` on SQLite, whose connections answer any runtime.
+/// A pooled connection's socket belongs to the runtime that opened it: a request served
+/// on the worker that read it, with connections of that worker, never wakes another
+/// thread to reach the database.
+pub fn pool_of_this_runtime(
+    db: &DatabaseConnection,
+    size: u32,
+    metrics: &std::sync::Arc<crate::metrics::Metrics>,
+) -> Option<DatabaseConnection> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return None;
+    }
+    let pool = db.get_postgres_connection_pool();
+    let connect = (*pool.connect_options()).clone();
+    let pool = pool
+        .options()
+        .clone()
+        .max_connections(size.max(1))
+        .min_connections(0)
+        .connect_lazy_with(connect);
+    let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+    metrics.observe_statements(&mut db);
+    Some(db)
+}
+
 /// Where `--database-url` points, for messages: never its password.
 enum Target {
     Sqlite,

@@ -21,6 +21,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
+    worker_pools: crate::http::WorkerPools,
 }
 
 impl Application {
@@ -127,6 +128,7 @@ impl Application {
                 contact_email: settings.processor_contact.clone(),
             },
         };
+        let worker_pools = crate::http::WorkerPools::new(db.clone(), metrics.clone());
         let state = web::Data::new(AppState {
             strict_schema: settings
                 .production
@@ -152,10 +154,19 @@ impl Application {
                 settings.gauges_every_seconds,
             )),
             runtime: tokio::runtime::Handle::current(),
+            worker_pools: worker_pools.clone(),
         });
         let max_body = settings.max_body_bytes;
+        let workers = settings.http_workers.max(1);
+        // The request connections, shared out between the workers.
+        let per_worker = settings
+            .storage
+            .db_pool_size
+            .div_ceil(u32::try_from(workers).unwrap_or(u32::MAX));
         let server = HttpServer::new(move || {
+            let own = crate::http::WorkerDb(state.worker_pools.open(per_worker));
             App::new()
+                .app_data(web::Data::new(own))
                 .wrap(cors.middleware())
                 .wrap(actix_web::middleware::from_fn(
                     crate::http::context::request_context,
@@ -164,10 +175,15 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(routes)
         })
-        .workers(settings.http_workers.max(1))
+        .workers(workers)
         .listen(listener)?
         .run();
-        Ok(Self { port, server, db })
+        Ok(Self {
+            port,
+            server,
+            db,
+            worker_pools,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -177,6 +193,12 @@ impl Application {
     /// The server's pool, for tests that inspect the database directly.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The pools that serve requests (see [`crate::http::WorkerPools`]), for tests that
+    /// inspect the connections requests used.
+    pub fn worker_pools(&self) -> crate::http::WorkerPools {
+        self.worker_pools.clone()
     }
 
     /// # Errors

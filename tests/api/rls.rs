@@ -283,14 +283,16 @@ mod tests {
         app: TestApp,
     ) {
         let (a, b) = two_tenants(&app).await;
-        // A second server on the same database with exactly one pooled connection.
+        // A second server on the same database whose requests have exactly one pooled
+        // connection (one HTTP worker, whose pool serves them).
         let dir = tempfile::tempdir().unwrap();
         let mut settings = ServeSettings::local(dir.path());
         settings.storage.database_url = Some(app.app_url.clone().unwrap().into());
         settings.storage.db_pool_size = 1;
+        settings.http_workers = 1;
         let server = Application::build(settings.clone()).await.unwrap();
         let base = format!("http://127.0.0.1:{}", server.port());
-        let pool = server.db().clone();
+        let pools = server.worker_pools();
         tokio::spawn(server.run_until_stopped());
         let authority = custodian_api::auth::TokenAuthority::from_settings(
             &settings.auth,
@@ -338,13 +340,22 @@ mod tests {
                 }
             }
             // A tenantless use of the very same connection sees nothing.
+            let serving = pools.serving();
+            assert_eq!(serving.len(), 1, "one worker, one pool");
+            let pool = &serving[0];
             assert_eq!(
-                one_i64(&pool, "SELECT COUNT(*) FROM contacts").await,
+                pool.get_postgres_connection_pool()
+                    .options()
+                    .get_max_connections(),
+                1
+            );
+            assert_eq!(
+                one_i64(pool, "SELECT COUNT(*) FROM contacts").await,
                 0,
                 "round {round}"
             );
             let setting = sql(
-                &pool,
+                pool,
                 "SELECT coalesce(current_setting('app.tenant_id', true), '') AS s",
             )
             .await

@@ -441,16 +441,22 @@ async fn execute(
     let executed = match refused {
         Some(error) => Ok(async_graphql::Response::from_errors(vec![error])),
         None => {
-            state
-                .runtime
-                .spawn(
-                    async move {
-                        let current = tracing::Span::current();
-                        crate::telemetry::in_request(&current, schema.execute(request)).await
-                    }
-                    .instrument(span.0),
-                )
-                .await
+            // On the worker that read the request, with that worker's connections (see
+            // `WorkerPools`): spawned on its own runtime, the same thread, so that it
+            // runs to its end even if the client goes away (a write's commit is never
+            // cut from what follows it) and a panic answers 500.
+            let db = req
+                .app_data::<web::Data<super::WorkerDb>>()
+                .map_or_else(|| state.db.clone(), |own| own.0.clone());
+            let request = request.data(db);
+            tokio::spawn(
+                async move {
+                    let current = tracing::Span::current();
+                    crate::telemetry::in_request(&current, schema.execute(request)).await
+                }
+                .instrument(span.0),
+            )
+            .await
         }
     };
     let mut response = match executed {
