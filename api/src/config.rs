@@ -36,8 +36,7 @@ pub struct StorageSettings {
     #[arg(long, env = "CUSTODIAN_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<SecretString>,
     /// Connections that serve requests, shared out between the HTTP workers (on
-    /// PostgreSQL each worker opens its own); background work (the sealer, webhooks,
-    /// purges, checkpoints) has a pool of as many again, opened as it needs them.
+    /// PostgreSQL each worker opens its own; background work has up to 4 more).
     #[arg(long, env = "CUSTODIAN_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
     /// Longest a request waits for a pooled connection, in milliseconds; past it the

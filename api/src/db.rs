@@ -20,6 +20,37 @@ pub const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
 /// # Errors
 /// When the directory cannot be created or the database cannot be reached.
 pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConnection> {
+    connect_at_most(settings, settings.db_pool_size).await
+}
+
+/// Connections of a server's own pool on PostgreSQL at most: its background work (the
+/// sealer, webhooks, the purge, checkpoints, gauges, readiness) runs there, while
+/// requests have the HTTP workers' pools (see `http::WorkerPools`).
+pub const BACKGROUND_CONNECTIONS: u32 = 4;
+
+/// [`connect`] for `serve`: on PostgreSQL the pool of its background work, of at most
+/// [`BACKGROUND_CONNECTIONS`] (`--db-pool-size` goes to the HTTP workers' pools); on
+/// SQLite the one pool, which serves requests too.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_server(settings: &StorageSettings) -> anyhow::Result<DatabaseConnection> {
+    let postgres = matches!(
+        Target::parse(settings.database_url().expose_secret())?,
+        Target::Postgres { .. }
+    );
+    let size = if postgres {
+        settings.db_pool_size.min(BACKGROUND_CONNECTIONS)
+    } else {
+        settings.db_pool_size
+    };
+    connect_at_most(settings, size).await
+}
+
+async fn connect_at_most(
+    settings: &StorageSettings,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url();
     let target = Target::parse(url.expose_secret())?;
     if let Target::Sqlite = target {
@@ -47,7 +78,7 @@ pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConne
     }
     let mut options = ConnectOptions::new(url.expose_secret().to_owned());
     options
-        .max_connections(settings.db_pool_size)
+        .max_connections(max_connections.max(1))
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_millis(settings.db_acquire_timeout_ms.max(1)))

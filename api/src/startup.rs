@@ -44,7 +44,7 @@ impl Application {
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let mut db = db::connect(&settings.storage).await?;
+        let mut db = db::connect_server(&settings.storage).await?;
         metrics.observe_statements(&mut db);
         if settings.migrate_on_start || db.get_database_backend() == DatabaseBackend::Sqlite {
             db::migrate(&db).await?;
