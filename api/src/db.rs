@@ -20,7 +20,7 @@ pub const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
 /// # Errors
 /// When the directory cannot be created or the database cannot be reached.
 pub async fn connect(settings: &StorageSettings) -> anyhow::Result<DatabaseConnection> {
-    connect_at_most(settings, settings.db_pool_size).await
+    connect_sized(settings, |_| settings.db_pool_size).await
 }
 
 /// Connections of a server's own pool on PostgreSQL at most: its background work (the
@@ -35,24 +35,21 @@ pub const BACKGROUND_CONNECTIONS: u32 = 4;
 /// # Errors
 /// As [`connect`].
 pub async fn connect_server(settings: &StorageSettings) -> anyhow::Result<DatabaseConnection> {
-    let postgres = matches!(
-        Target::parse(settings.database_url().expose_secret())?,
-        Target::Postgres { .. }
-    );
-    let size = if postgres {
-        settings.db_pool_size.min(BACKGROUND_CONNECTIONS)
-    } else {
-        settings.db_pool_size
-    };
-    connect_at_most(settings, size).await
+    connect_sized(settings, |target| match target {
+        Target::Postgres { .. } => settings.db_pool_size.min(BACKGROUND_CONNECTIONS),
+        Target::Sqlite => settings.db_pool_size,
+    })
+    .await
 }
 
-async fn connect_at_most(
+/// Opens the pool with `size(target)` connections at most.
+async fn connect_sized(
     settings: &StorageSettings,
-    max_connections: u32,
+    size: impl FnOnce(&Target) -> u32,
 ) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url();
     let target = Target::parse(url.expose_secret())?;
+    let max_connections = size(&target);
     if let Target::Sqlite = target {
         std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
             anyhow::anyhow!(

@@ -343,12 +343,10 @@ mod tests {
             let serving = pools.serving();
             assert_eq!(serving.len(), 1, "one worker, one pool");
             let pool = &serving[0];
-            assert_eq!(
-                pool.get_postgres_connection_pool()
-                    .options()
-                    .get_max_connections(),
-                1
-            );
+            let opened = pool.get_postgres_connection_pool();
+            assert_eq!(opened.options().get_max_connections(), 1);
+            // Before this test's own statements below: the requests opened it.
+            assert_eq!(opened.size(), 1, "round {round}: no request used this pool");
             assert_eq!(
                 one_i64(pool, "SELECT COUNT(*) FROM contacts").await,
                 0,

@@ -259,31 +259,26 @@ impl Ledger {
 /// most of the time. The thread ends with the runtime that started it.
 fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     // PostgreSQL: connections of its own, so their readiness is this thread's to notice,
-    // opened as the request pool's are (same options, same acquire timeout). On Citus a
-    // batch's tenants commit side by side, one connection each: as many as the request
-    // pool has; elsewhere the pool serves only the locking path, and the one-statement
-    // path holds a connection of its own (see [`FastPath`]). SQLite's connections run on
+    // opened as the server's own pool's are (`db::pool_of_this_runtime`). On Citus a
+    // batch's tenants commit side by side, one connection each: as many as that pool
+    // has; elsewhere the pool serves only the locking path, and the one-statement path
+    // holds a connection of its own (see [`FastPath`]). SQLite's connections run on
     // threads of their own and answer any runtime: the pool.
-    let (options, fast) = if shared.db.get_database_backend() == DatabaseBackend::Postgres {
+    let (size, fast) = if shared.db.get_database_backend() == DatabaseBackend::Postgres {
         let pool = shared.db.get_postgres_connection_pool();
-        let connect = (*pool.connect_options()).clone();
-        let timeout = pool.options().get_acquire_timeout();
+        let fast = (!shared.citus).then(|| FastPath {
+            connect: (*pool.connect_options()).clone(),
+            timeout: pool.options().get_acquire_timeout(),
+            conn: None,
+        });
         let size = if shared.citus {
             pool.options().get_max_connections()
         } else {
             2
         };
-        let options = sea_orm::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(size)
-            .acquire_timeout(timeout);
-        let fast = (!shared.citus).then(|| FastPath {
-            connect: connect.clone(),
-            timeout,
-            conn: None,
-        });
-        (Some((connect, options)), fast)
+        (size, fast)
     } else {
-        (None, None)
+        (0, None)
     };
     // Dropped with the starting runtime's tasks: the committer's thread then ends.
     let (alive, ended) = oneshot::channel::<()>();
@@ -305,16 +300,9 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
                 }
             };
             runtime.block_on(async move {
-                let db = match options {
-                    // Connected on first use (and again after a loss), on this thread.
-                    Some((connect, options)) => {
-                        let pool = options.connect_lazy_with(connect);
-                        let mut db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-                        shared.metrics.observe_statements(&mut db);
-                        db
-                    }
-                    None => shared.db.clone(),
-                };
+                // Connected on first use (and again after a loss), on this thread.
+                let db = crate::db::pool_of_this_runtime(&shared.db, size, &shared.metrics)
+                    .unwrap_or_else(|| shared.db.clone());
                 tokio::select! {
                     () = crate::metrics::as_ledger_work(commit_loop(shared, receiver, db, fast)) => {}
                     _ = ended => {}
