@@ -127,6 +127,7 @@ impl Application {
                 name: settings.processor_name.clone(),
                 contact_email: settings.processor_contact.clone(),
             },
+            metrics: metrics.clone(),
         };
         let worker_pools = crate::http::WorkerPools::new(db.clone(), metrics.clone());
         let state = web::Data::new(AppState {

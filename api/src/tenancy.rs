@@ -7,12 +7,20 @@
 //! application role. Callers decide *whether* a transaction may be
 //! pinned; this module only knows *how*.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use sea_orm::sea_query::Values;
+use sea_orm::sqlx::{self, AssertSqlSafe};
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ConnAcquireErr, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, ExecResult, IsolationLevel, QueryResult, RuntimeErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
+use sea_query_sqlx::SqlxValues;
 
 use crate::domain::TenantId;
+use crate::metrics::Metrics;
 
 /// The pin: the statements that set `app.tenant_id` for the rest of the transaction
 /// (`SET LOCAL`, so the setting cannot survive into the pooled connection's next use).
@@ -102,38 +110,6 @@ pub async fn begin(db: &DatabaseConnection, mode: Mode) -> Result<DatabaseTransa
         .await
 }
 
-/// Begins a read-only transaction pinned to `tenant`, for an access that only reads:
-/// PostgreSQL enforces it (`SET TRANSACTION READ ONLY`, sent with the pin in the same
-/// message, so no round trip more), which is what lets [`end_read`] end it without
-/// waiting. On SQLite a `Mode::Read` transaction, not enforced: the suites run on both
-/// backends, so a write attempted in one fails on PostgreSQL's.
-///
-/// # Errors
-/// `DbErr` when the transaction cannot begin or the tenant cannot be set.
-pub async fn begin_reading(
-    db: &DatabaseConnection,
-    tenant: TenantId,
-) -> Result<DatabaseTransaction, DbErr> {
-    let tx = begin(db, Mode::Read).await?;
-    if tx.get_database_backend() == DatabaseBackend::Postgres {
-        tx.execute_unprepared(&format!(
-            "{}; SET TRANSACTION READ ONLY",
-            pin_statements(tenant)
-        ))
-        .await?;
-    }
-    Ok(tx)
-}
-
-/// Ends a transaction from [`begin_reading`] without waiting for the database: it could
-/// write nothing, so rolling it back is committing it. The rollback is queued on the
-/// connection and goes out with the connection's return to the pool (sqlx's ping on
-/// release waits for both), off the caller's path: a read's answer waits for one round
-/// trip fewer.
-pub fn end_read(tx: DatabaseTransaction) {
-    drop(tx);
-}
-
 /// Begins a transaction in `mode` pinned to `tenant`.
 ///
 /// # Errors
@@ -146,4 +122,224 @@ pub async fn begin_pinned(
     let tx = begin(db, mode).await?;
     pin(&tx, tenant).await?;
     Ok(tx)
+}
+
+/// A transaction pinned to one tenant, as the personal-data gate opens it: on PostgreSQL
+/// a [`PgTx`], begun and pinned in one message; on SQLite sea-orm's.
+pub enum Pinned {
+    Orm(DatabaseTransaction),
+    Pg(PgTx),
+}
+
+impl Pinned {
+    /// Begins a transaction pinned to `tenant`: read-only when `reads_only` (see
+    /// [`begin_reading`]), a writer otherwise. `metrics` counts its statements as the
+    /// pool's callback counts sea-orm's.
+    ///
+    /// # Errors
+    /// `DbErr` when the transaction cannot begin or the tenant cannot be set.
+    pub async fn begin(
+        db: &DatabaseConnection,
+        tenant: TenantId,
+        reads_only: bool,
+        metrics: Option<&Arc<Metrics>>,
+    ) -> Result<Self, DbErr> {
+        if db.get_database_backend() == DatabaseBackend::Postgres {
+            let pool = db.get_postgres_connection_pool();
+            return Ok(Self::Pg(
+                PgTx::begin(pool, tenant, reads_only, metrics).await?,
+            ));
+        }
+        let mode = if reads_only { Mode::Read } else { Mode::Write };
+        Ok(Self::Orm(begin(db, mode).await?))
+    }
+
+    /// Commits.
+    ///
+    /// # Errors
+    /// `DbErr` when the commit fails.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        match self {
+            Self::Orm(tx) => tx.commit().await,
+            Self::Pg(tx) => tx.commit().await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Pinned {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        match self {
+            Self::Orm(tx) => tx.get_database_backend(),
+            Self::Pg(_) => DatabaseBackend::Postgres,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            Self::Orm(tx) => tx.execute_raw(stmt).await,
+            Self::Pg(tx) => tx.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            Self::Orm(tx) => tx.execute_unprepared(sql).await,
+            Self::Pg(tx) => tx.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Self::Orm(tx) => tx.query_one_raw(stmt).await,
+            Self::Pg(tx) => tx.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Self::Orm(tx) => tx.query_all_raw(stmt).await,
+            Self::Pg(tx) => tx.query_all_raw(stmt).await,
+        }
+    }
+}
+
+/// Streams a statement's rows: sea-orm's transaction row by row; a [`PgTx`] reads them
+/// whole first (only the offboarding's return export streams in such a transaction, and
+/// it holds its whole document in memory anyway).
+impl sea_orm::StreamTrait for Pinned {
+    type Stream<'a> = futures_util::stream::BoxStream<'a, Result<QueryResult, DbErr>>;
+
+    fn get_database_backend(&self) -> DatabaseBackend {
+        ConnectionTrait::get_database_backend(self)
+    }
+
+    fn stream_raw<'a>(
+        &'a self,
+        stmt: Statement,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
+        use futures_util::StreamExt as _;
+        Box::pin(async move {
+            Ok(match self {
+                Self::Orm(tx) => tx.stream_raw(stmt).await?.boxed(),
+                Self::Pg(tx) => {
+                    futures_util::stream::iter(tx.query_all_raw(stmt).await?.into_iter().map(Ok))
+                        .boxed()
+                }
+            })
+        })
+    }
+}
+
+/// A PostgreSQL transaction begun and pinned in one message: `BEGIN`, the pin's `SET
+/// LOCAL`s (and `READ ONLY` for an access that only reads) go out together as one simple
+/// query, one round trip where sea-orm's transaction takes two (it sends its `BEGIN`
+/// alone; sqlx takes a custom one, sea-orm does not pass it). Statements then run as
+/// sea-orm's would (prepared, cached per connection, values bound by sea-orm's own
+/// binding). Dropped unfinished, it rolls back as sea-orm's does: the `ROLLBACK` is queued
+/// on the connection and leaves with the pool's ping on release, after the answer.
+pub struct PgTx {
+    conn: tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl PgTx {
+    async fn begin(
+        pool: &sqlx::PgPool,
+        tenant: TenantId,
+        reads_only: bool,
+        metrics: Option<&Arc<Metrics>>,
+    ) -> Result<Self, DbErr> {
+        let begin = if reads_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN"
+        };
+        // sqlx checks the connection is in a transaction once the message is answered; a
+        // failed pin leaves it in a failed one, where every statement is refused.
+        let tx = pool
+            .begin_with(AssertSqlSafe(format!(
+                "{begin}; {}",
+                pin_statements(tenant)
+            )))
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+                sqlx::Error::PoolClosed => {
+                    DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)
+                }
+                e => DbErr::Query(RuntimeErr::SqlxError(e.into())),
+            })?;
+        Ok(Self {
+            conn: tokio::sync::Mutex::new(tx),
+            metrics: metrics.cloned(),
+        })
+    }
+
+    async fn commit(self) -> Result<(), DbErr> {
+        self.conn
+            .into_inner()
+            .commit()
+            .await
+            .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e.into())))
+    }
+
+    /// Counts and traces a statement as the pools' callback does (see
+    /// [`Metrics::observe_statements`]).
+    fn observed(&self, stmt: &Statement, started: Instant, failed: bool) {
+        if let Some(metrics) = &self.metrics {
+            let info = sea_orm::metric::Info {
+                elapsed: started.elapsed(),
+                statement: stmt,
+                failed,
+            };
+            metrics.statement(info.elapsed);
+            crate::telemetry::statement(&info);
+        }
+    }
+
+    async fn execute_raw(&self, mut stmt: Statement) -> Result<ExecResult, DbErr> {
+        let values = SqlxValues(stmt.values.take().unwrap_or(Values(Vec::new())));
+        let mut conn = self.conn.lock().await;
+        let started = Instant::now();
+        let done = sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), values)
+            .execute(&mut **conn)
+            .await;
+        self.observed(&stmt, started, done.is_err());
+        done.map(Into::into)
+            .map_err(|e| DbErr::Exec(RuntimeErr::SqlxError(e.into())))
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let mut conn = self.conn.lock().await;
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut **conn)
+            .await
+            .map(Into::into)
+            .map_err(|e| DbErr::Exec(RuntimeErr::SqlxError(e.into())))
+    }
+
+    async fn query_one_raw(&self, mut stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let values = SqlxValues(stmt.values.take().unwrap_or(Values(Vec::new())));
+        let mut conn = self.conn.lock().await;
+        let started = Instant::now();
+        let row = sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), values)
+            .fetch_optional(&mut **conn)
+            .await;
+        self.observed(&stmt, started, row.is_err());
+        row.map(|row| row.map(Into::into))
+            .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e.into())))
+    }
+
+    async fn query_all_raw(&self, mut stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let values = SqlxValues(stmt.values.take().unwrap_or(Values(Vec::new())));
+        let mut conn = self.conn.lock().await;
+        let started = Instant::now();
+        let rows = sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), values)
+            .fetch_all(&mut **conn)
+            .await;
+        self.observed(&stmt, started, rows.is_err());
+        rows.map(|rows| rows.into_iter().map(Into::into).collect())
+            .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e.into())))
+    }
 }

@@ -63,7 +63,8 @@ impl Harness {
         let shared: SharedClock = clock.clone();
         let db = db::connect(&settings.storage).await.unwrap();
         db::migrate(&db).await.unwrap();
-        let ledger = Ledger::start(db.clone(), Arc::new(Metrics::default()), false).await;
+        let metrics = Arc::new(Metrics::default());
+        let ledger = Ledger::start(db.clone(), metrics.clone(), false).await;
         let auth =
             TokenAuthority::from_settings(&settings.auth, dir.path(), shared.clone()).unwrap();
         let schema = schema::build(SchemaData {
@@ -82,6 +83,7 @@ impl Harness {
                 name: settings.processor_name.clone(),
                 contact_email: None,
             },
+            metrics,
         });
         Self {
             schema,

@@ -31,6 +31,7 @@ pub(crate) fn request_ctx<'a>(ctx: &'a Context<'_>) -> RequestCtx<'a> {
         ctx.data_opt::<RequestMeta>().map(|m| m.request_id.as_str()),
         now(ctx),
     )
+    .counted(ctx.data_opt())
 }
 
 /// The sub-fields the client selected on the current field.

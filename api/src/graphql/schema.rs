@@ -30,6 +30,7 @@ pub struct SchemaData {
     pub ledger_key: crate::ledger::checkpoint::LogKey,
     pub offboarded: crate::service::offboarding::Offboarded,
     pub processor: ProcessorDetails,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 pub fn build(data: SchemaData) -> CustodianSchema {
@@ -56,6 +57,7 @@ fn with_data(
         .data(data.ledger_key)
         .data(data.offboarded)
         .data(data.processor)
+        .data(data.metrics)
         .finish()
 }
 

@@ -14,7 +14,7 @@ use crate::auth::{ActorKind, Role};
 use crate::domain::instruction::{DataCategory, Purpose};
 use crate::domain::{InstructionId, TenantId};
 use crate::error::ServiceError;
-use crate::tenancy::{self, Mode};
+use crate::tenancy::Pinned;
 
 /// Begins one of the processor's jobs' accesses to a tenant's personal data, under the
 /// controller's instruction `instruction`: it must be in force, name the `SYSTEM` actor
@@ -32,7 +32,7 @@ pub async fn begin_job<'a>(
     let name = ctx
         .job
         .ok_or_else(|| ServiceError::Forbidden("only the processor's own jobs may".into()))?;
-    let tx = access.begin(ctx.db, tenant).await?;
+    let tx = access.begin(ctx, tenant).await?;
     let found = processing_instruction::Entity::find()
         .filter(processing_instruction::Column::TenantId.eq(tenant))
         .filter(processing_instruction::Column::Id.eq(instruction))
@@ -111,7 +111,7 @@ pub async fn begin_processor_step<'a>(
         }
     };
     crate::ledger::seal(ctx.db, tenant).await?;
-    let tx = tenancy::begin_pinned(ctx.db, tenant, Mode::Write).await?;
+    let tx = Pinned::begin(ctx.db, tenant, false, ctx.metrics).await?;
     Ok(TenantTx::granted(
         tx,
         ctx,

@@ -50,6 +50,9 @@ pub struct RequestCtx<'a> {
     job: Option<&'static str>,
     pub request_id: Option<&'a str>,
     pub now: DateTime<Utc>,
+    /// Counts the statements of the transactions the gates open themselves (see
+    /// [`crate::tenancy::PgTx`]); `None` counts none.
+    metrics: Option<&'a std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl<'a> RequestCtx<'a> {
@@ -67,6 +70,7 @@ impl<'a> RequestCtx<'a> {
             job: None,
             request_id,
             now,
+            metrics: None,
         }
     }
 
@@ -86,7 +90,14 @@ impl<'a> RequestCtx<'a> {
             job: Some(name),
             request_id: None,
             now,
+            metrics: None,
         }
+    }
+
+    /// The same context, its gates' statements counted in `metrics`.
+    #[must_use]
+    pub fn counted(self, metrics: Option<&'a std::sync::Arc<crate::metrics::Metrics>>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// Who the caller is, as the caller may see it (`viewer`); `None` without a token.

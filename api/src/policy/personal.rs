@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entities::processing_instruction;
-use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::exclusions::Exclusions;
@@ -17,7 +17,7 @@ use crate::domain::instruction::{AccessOperation, DataCategory, Purpose};
 use crate::domain::{InstructionId, SubprocessorId, TenantId};
 use crate::error::ServiceError;
 use crate::ledger::{Attribution, NewRecord, Reach, ResourceType};
-use crate::tenancy::{self, Mode};
+use crate::tenancy::Pinned;
 
 /// An access a request asks for.
 #[derive(Debug, Clone)]
@@ -55,26 +55,23 @@ impl Access {
     }
 
     /// Whether the access's transaction only reads: it then begins read-only (enforced on
-    /// PostgreSQL) and ends without a commit's round trip (see [`tenancy::end_read`]).
+    /// PostgreSQL) and ends without a commit's round trip (see [`TenantTx::commit`]).
     pub fn reads_only(&self) -> bool {
         !(self.operation.writes() || self.writes_rows)
     }
 
     /// Begins the access's transaction, pinned to `tenant`: read-only for an access that
-    /// [only reads](Access::reads_only), a writer otherwise.
+    /// [only reads](Access::reads_only) (enforced on PostgreSQL, so that dropping it is
+    /// committing it), a writer otherwise.
     ///
     /// # Errors
     /// `DbErr` when the transaction cannot begin or be pinned.
     pub(super) async fn begin(
         &self,
-        db: &sea_orm::DatabaseConnection,
+        ctx: &RequestCtx<'_>,
         tenant: TenantId,
-    ) -> Result<DatabaseTransaction, sea_orm::DbErr> {
-        if self.reads_only() {
-            tenancy::begin_reading(db, tenant).await
-        } else {
-            tenancy::begin_pinned(db, tenant, Mode::Write).await
-        }
+    ) -> Result<Pinned, sea_orm::DbErr> {
+        Pinned::begin(ctx.db, tenant, self.reads_only(), ctx.metrics).await
     }
 
     /// See [`Access::writes_rows`].
@@ -128,7 +125,7 @@ impl Grant {
 /// A transaction pinned to one tenant, carrying the grant it was opened under. Dropping it
 /// without [`TenantTx::commit`] rolls back and records nothing.
 pub struct TenantTx<'a> {
-    tx: DatabaseTransaction,
+    tx: Pinned,
     ctx: &'a RequestCtx<'a>,
     grant: Arc<Grant>,
     access: Access,
@@ -148,7 +145,7 @@ impl<'a> TenantTx<'a> {
     /// A transaction under `grant`, nothing refused or touched yet: how the job gates
     /// ([`super::jobs`]) open theirs.
     pub(super) fn granted(
-        tx: DatabaseTransaction,
+        tx: Pinned,
         ctx: &'a RequestCtx<'a>,
         grant: Grant,
         access: Access,
@@ -213,7 +210,10 @@ impl TenantTx<'_> {
         let records = self.take_records();
         let ledger = self.ctx.ledger;
         if self.access.reads_only() {
-            tenancy::end_read(self.tx);
+            // It could write nothing, so rolling it back is committing it: dropped, its
+            // `ROLLBACK` is queued and leaves with the connection's return to the pool,
+            // after the answer, which waits one round trip fewer.
+            drop(self.tx);
             ledger.record(records).await?;
         } else if records.is_empty() {
             self.tx.commit().await?;
@@ -285,7 +285,7 @@ impl TenantTx<'_> {
 }
 
 impl Deref for TenantTx<'_> {
-    type Target = DatabaseTransaction;
+    type Target = Pinned;
 
     fn deref(&self) -> &Self::Target {
         &self.tx
@@ -343,7 +343,7 @@ async fn begin_with<'a>(
             ),
         });
     };
-    let tx = access.begin(ctx.db, tenant).await?;
+    let tx = access.begin(ctx, tenant).await?;
     let controller = |purpose, instruction_id| Grant {
         tenant,
         actor_kind: ActorKind::Controller,
@@ -459,7 +459,7 @@ type Refusal = (String, Option<InstructionId>);
 const CHAIN_SWEEP: u64 = 2_000;
 
 async fn instructed_grant(
-    tx: &DatabaseTransaction,
+    tx: &Pinned,
     now: DateTime<Utc>,
     caller: &Caller,
     kind: ActorKind,
