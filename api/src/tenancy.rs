@@ -146,9 +146,12 @@ impl Pinned {
     ) -> Result<Self, DbErr> {
         if db.get_database_backend() == DatabaseBackend::Postgres {
             let pool = db.get_postgres_connection_pool();
-            return Ok(Self::Pg(
-                PgTx::begin(pool, tenant, reads_only, metrics).await?,
-            ));
+            // Boxed: sqlx's checkout future (it may connect) is kilobytes, and every
+            // GraphQL field future of a type whose resolvers begin an access would carry
+            // it inline and be copied that much each time the engine boxes one (measured:
+            // half a page's instructions went to that copying before this box).
+            let tx = Box::pin(PgTx::begin(pool, tenant, reads_only, metrics)).await?;
+            return Ok(Self::Pg(tx));
         }
         let mode = if reads_only { Mode::Read } else { Mode::Write };
         Ok(Self::Orm(begin(db, mode).await?))
