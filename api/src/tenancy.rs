@@ -125,15 +125,24 @@ pub async fn begin_pinned(
 }
 
 /// A transaction pinned to one tenant, as the personal-data gate opens it: on PostgreSQL
-/// a [`PgTx`], begun and pinned in one message; on SQLite sea-orm's.
+/// a [`PgTx`], begun and pinned in one message; on SQLite sea-orm's for a writer, and for
+/// an access that only reads the pool itself.
 pub enum Pinned {
     Orm(DatabaseTransaction),
     Pg(PgTx),
+    /// SQLite, an access that only reads: each statement on a pooled connection of its
+    /// own, as a read-committed transaction sees it (each statement its own snapshot), and
+    /// nothing to begin or end. There is no tenant to pin on SQLite (no row-level
+    /// security: the services' tenant filters are the isolation), and no statement of
+    /// such an access writes (one that writes rows is a writer, see
+    /// `Access::writes_rows`). `BEGIN` and the rollback were two of a read by id's four
+    /// trips to SQLite's connection thread.
+    Pool(DatabaseConnection),
 }
 
 impl Pinned {
-    /// Begins a transaction pinned to `tenant`: read-only when `reads_only` (see
-    /// [`begin_reading`]), a writer otherwise. `metrics` counts its statements as the
+    /// Begins a transaction pinned to `tenant`: read-only when `reads_only`, a writer
+    /// otherwise. `metrics` counts its statements as the
     /// pool's callback counts sea-orm's.
     ///
     /// # Errors
@@ -153,8 +162,10 @@ impl Pinned {
             let tx = Box::pin(PgTx::begin(pool, tenant, reads_only, metrics)).await?;
             return Ok(Self::Pg(tx));
         }
-        let mode = if reads_only { Mode::Read } else { Mode::Write };
-        Ok(Self::Orm(begin(db, mode).await?))
+        if reads_only {
+            return Ok(Self::Pool(db.clone()));
+        }
+        Ok(Self::Orm(begin(db, Mode::Write).await?))
     }
 
     /// Commits.
@@ -165,6 +176,7 @@ impl Pinned {
         match self {
             Self::Orm(tx) => tx.commit().await,
             Self::Pg(tx) => tx.commit().await,
+            Self::Pool(_) => Ok(()),
         }
     }
 }
@@ -175,6 +187,7 @@ impl ConnectionTrait for Pinned {
         match self {
             Self::Orm(tx) => tx.get_database_backend(),
             Self::Pg(_) => DatabaseBackend::Postgres,
+            Self::Pool(db) => db.get_database_backend(),
         }
     }
 
@@ -182,6 +195,7 @@ impl ConnectionTrait for Pinned {
         match self {
             Self::Orm(tx) => tx.execute_raw(stmt).await,
             Self::Pg(tx) => tx.execute_raw(stmt).await,
+            Self::Pool(db) => db.execute_raw(stmt).await,
         }
     }
 
@@ -189,6 +203,7 @@ impl ConnectionTrait for Pinned {
         match self {
             Self::Orm(tx) => tx.execute_unprepared(sql).await,
             Self::Pg(tx) => tx.execute_unprepared(sql).await,
+            Self::Pool(db) => db.execute_unprepared(sql).await,
         }
     }
 
@@ -196,6 +211,7 @@ impl ConnectionTrait for Pinned {
         match self {
             Self::Orm(tx) => tx.query_one_raw(stmt).await,
             Self::Pg(tx) => tx.query_one_raw(stmt).await,
+            Self::Pool(db) => db.query_one_raw(stmt).await,
         }
     }
 
@@ -203,6 +219,7 @@ impl ConnectionTrait for Pinned {
         match self {
             Self::Orm(tx) => tx.query_all_raw(stmt).await,
             Self::Pg(tx) => tx.query_all_raw(stmt).await,
+            Self::Pool(db) => db.query_all_raw(stmt).await,
         }
     }
 }
@@ -225,6 +242,7 @@ impl sea_orm::StreamTrait for Pinned {
         Box::pin(async move {
             Ok(match self {
                 Self::Orm(tx) => tx.stream_raw(stmt).await?.boxed(),
+                Self::Pool(db) => db.stream_raw(stmt).await?.boxed(),
                 Self::Pg(tx) => {
                     futures_util::stream::iter(tx.query_all_raw(stmt).await?.into_iter().map(Ok))
                         .boxed()
