@@ -373,6 +373,90 @@ pub(super) async fn append_after(
     Ok(moved)
 }
 
+/// [`append_after`] on SQLite, in two trips to the connection's thread where the locking
+/// path takes six: the first takes the write lock (`BEGIN IMMEDIATE`) and moves each
+/// tenant's head from the one this committer last wrote to the one after its records,
+/// where it still is there; the second inserts the records of the tenants it moved and
+/// commits. The write lock, held between the two, keeps every other appender out. A
+/// tenant whose head had moved appends nothing and is returned absent, for the locking
+/// path. On an error the transaction is left to the caller, which closes the connection
+/// (and SQLite then rolls it back).
+///
+/// # Errors
+/// The first statement's error.
+pub(super) async fn append_after_sqlite(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+    batch: &[(TenantId, Head, &[access_pending::Model])],
+) -> Result<Vec<(TenantId, Head)>, sea_orm::sqlx::Error> {
+    use sea_orm::sea_query::Values;
+    use sea_orm::sqlx::{AssertSqlSafe, Row as _};
+    use sea_query_sqlx::SqlxValues;
+    let mut moves = String::from("BEGIN IMMEDIATE");
+    let mut values = Vec::with_capacity(batch.len() * 5);
+    let mut linked = Vec::with_capacity(batch.len());
+    for (tenant, head, records) in batch {
+        let (rows, after) = link_all(records.iter().cloned(), head.clone());
+        moves.push_str(
+            "; UPDATE ledger_heads SET seq = ?, hash = ? WHERE tenant_id = ? AND seq = ? AND \
+             hash = ? RETURNING tenant_id",
+        );
+        values.extend([
+            Value::from(after.0),
+            Value::from(after.1.clone()),
+            Value::from(*tenant),
+            Value::from(head.0),
+            Value::from(head.1.clone()),
+        ]);
+        linked.push((*tenant, rows, after));
+    }
+    let moved: std::collections::HashSet<uuid::Uuid> =
+        sea_orm::sqlx::query_with(AssertSqlSafe(moves), SqlxValues(Values(values)))
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<uuid::Uuid, _>(0))
+            .collect::<Result<_, _>>()?;
+    linked.retain(|(tenant, _, _)| moved.contains(&uuid::Uuid::from(*tenant)));
+    let mut heads = Vec::with_capacity(linked.len());
+    let mut rows: Vec<access_record::ActiveModel> = Vec::new();
+    for (tenant, records, after) in linked {
+        rows.extend(records.into_iter().map(access_record::ActiveModel::from));
+        heads.push((tenant, after));
+    }
+    // Under SQLite's bound-parameter limit (19 columns a row): each chunk its own insert,
+    // the last one with the commit.
+    let mut finish = Vec::new();
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(1_000));
+        let chunk = std::mem::replace(&mut rows, rest);
+        finish.push(sea_orm::QueryTrait::build(
+            &access_record::Entity::insert_many(chunk),
+            DatabaseBackend::Sqlite,
+        ));
+    }
+    let last = finish.pop();
+    for insert in finish {
+        let values = SqlxValues(insert.values.unwrap_or(Values(Vec::new())));
+        sea_orm::sqlx::query_with(AssertSqlSafe(insert.sql), values)
+            .execute(&mut *conn)
+            .await?;
+    }
+    match last {
+        Some(insert) => {
+            let values = SqlxValues(insert.values.unwrap_or(Values(Vec::new())));
+            sea_orm::sqlx::query_with(AssertSqlSafe(format!("{}; COMMIT", insert.sql)), values)
+                .execute(&mut *conn)
+                .await?;
+        }
+        None => {
+            sea_orm::sqlx::raw_sql(AssertSqlSafe("COMMIT"))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(heads)
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::Iterable;

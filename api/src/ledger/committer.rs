@@ -14,7 +14,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::NewRecord;
-use super::chain::{Head, append_after, chain, write};
+use super::chain::{Head, append_after, append_after_sqlite, chain, write};
 use crate::domain::TenantId;
 use crate::error::ServiceError;
 use crate::metrics::Metrics;
@@ -266,10 +266,11 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     // threads of their own and answer any runtime: the pool.
     let (size, fast) = if shared.db.get_database_backend() == DatabaseBackend::Postgres {
         let pool = shared.db.get_postgres_connection_pool();
-        let fast = (!shared.citus).then(|| FastPath {
-            connect: (*pool.connect_options()).clone(),
-            timeout: pool.options().get_acquire_timeout(),
-            conn: None,
+        let fast = (!shared.citus).then(|| {
+            FastPath::Postgres(Held::new(
+                (*pool.connect_options()).clone(),
+                pool.options().get_acquire_timeout(),
+            ))
         });
         let size = if shared.citus {
             pool.options().get_max_connections()
@@ -278,7 +279,12 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
         };
         (size, fast)
     } else {
-        (0, None)
+        let pool = shared.db.get_sqlite_connection_pool();
+        let fast = FastPath::Sqlite(Held::new(
+            (*pool.connect_options()).clone(),
+            pool.options().get_acquire_timeout(),
+        ));
+        (0, Some(fast))
     };
     // Dropped with the starting runtime's tasks: the committer's thread then ends.
     let (alive, ended) = oneshot::channel::<()>();
@@ -314,42 +320,79 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     }
 }
 
-/// The one-statement path's connection (plain PostgreSQL), held from batch to batch: a
-/// batch is then one round trip. Checked out of a pool it was three, because sqlx pings a
-/// pooled connection when it is checked out and again when it is returned.
-struct FastPath {
-    connect: sea_orm::sqlx::postgres::PgConnectOptions,
+/// The fast path's connection, held from batch to batch: on plain PostgreSQL a batch is
+/// then one round trip (checked out of a pool it was three, because sqlx pings a pooled
+/// connection when it is checked out and again when it is returned); on SQLite two trips
+/// to the connection's thread (see [`append_after_sqlite`]).
+enum FastPath {
+    Postgres(Held<sea_orm::sqlx::PgConnection>),
+    Sqlite(Held<sea_orm::sqlx::SqliteConnection>),
+}
+
+/// A connection opened on first use, and again after a failure.
+struct Held<C: sea_orm::sqlx::Connection> {
+    connect: <C as sea_orm::sqlx::Connection>::Options,
     timeout: std::time::Duration,
-    conn: Option<sea_orm::sqlx::PgConnection>,
+    conn: Option<C>,
+}
+
+impl<C: sea_orm::sqlx::Connection> Held<C> {
+    fn new(
+        connect: <C as sea_orm::sqlx::Connection>::Options,
+        timeout: std::time::Duration,
+    ) -> Self {
+        Self {
+            connect,
+            timeout,
+            conn: None,
+        }
+    }
+
+    async fn get(&mut self) -> Result<&mut C, String> {
+        if self.conn.is_none() {
+            let connect = C::connect_with(&self.connect);
+            let conn = tokio::time::timeout(self.timeout, connect)
+                .await
+                .map_err(|_| "no connection within the acquire timeout".to_owned())?
+                .map_err(|e| e.to_string())?;
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| "the connection was just opened".to_owned())
+    }
 }
 
 impl FastPath {
-    /// Appends `batch` (see [`append_after`]), connecting first if need be; a connection
-    /// that failed is dropped and opened again for the next batch.
+    /// Appends `batch` after the heads it names (see [`append_after`]), connecting first if
+    /// need be; a connection that failed is dropped (on SQLite that rolls back what it
+    /// left open) and opened again for the next batch.
     async fn append(
         &mut self,
         metrics: &Metrics,
         batch: &[(TenantId, Head, &[access_pending::Model])],
     ) -> Result<Vec<(TenantId, Head)>, String> {
-        use sea_orm::sqlx::Connection as _;
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            None => {
-                let connect = sea_orm::sqlx::PgConnection::connect_with(&self.connect);
-                let conn = tokio::time::timeout(self.timeout, connect)
-                    .await
-                    .map_err(|_| "no connection within the acquire timeout".to_owned())?
-                    .map_err(|e| e.to_string())?;
-                self.conn.insert(conn)
+        let started = std::time::Instant::now();
+        let outcome = match self {
+            Self::Postgres(held) => {
+                let conn = held.get().await?;
+                let outcome = append_after(conn, batch).await;
+                if outcome.is_err() {
+                    held.conn = None;
+                }
+                outcome
+            }
+            Self::Sqlite(held) => {
+                let conn = held.get().await?;
+                let outcome = append_after_sqlite(conn, batch).await;
+                if outcome.is_err() {
+                    held.conn = None;
+                }
+                outcome
             }
         };
-        let started = std::time::Instant::now();
-        let outcome = append_after(conn, batch).await;
         metrics.statement(started.elapsed());
-        outcome.map_err(|e| {
-            self.conn = None;
-            e.to_string()
-        })
+        outcome.map_err(|e| e.to_string())
     }
 }
 
