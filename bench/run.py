@@ -281,6 +281,26 @@ ROWS = []
 INSTRUCTIONS = []
 
 
+# Rounds of each ratio's two sides, run in turn (A, B, A, B, ...): a ratio is then the
+# median of each side over runs made side by side, not two single runs minutes apart (on
+# these VMs the same binary's throughput has moved by a third between consecutive runs).
+ROUNDS = 1 if SMOKE else 3
+
+
+def interleaved(*sides):
+    """Runs each of `sides` (callables returning a result like `wrk`'s) ROUNDS times, in
+    turn, and returns each one's median round."""
+    results = [[] for _ in sides]
+    for _ in range(ROUNDS):
+        for i, side in enumerate(sides):
+            results[i].append(side())
+    return [sorted(r, key=lambda x: x["rps"])[len(r) // 2] for r in results]
+
+
+def rounds_note():
+    return f"medians of {ROUNDS} interleaved rounds" if ROUNDS > 1 else "one round"
+
+
 def idle_note(on, off):
     return f"machine idle {on['idle']:.0%} (ledger off: {off['idle']:.0%})"
 
@@ -351,12 +371,15 @@ def main():
     page = bench(main_base, "page", bob, page_q)
     by_id = bench(main_base, "by_id", bob, by_id_q, ids)
     if want("reads"):
-        reads(main_base, bob, page, by_id)
+        reads(main_base, bob)
+    by_id_lua = os.path.join(WORK, "by_id.lua")
+    page_lua = os.path.join(WORK, "page.lua")
     if want("ledger"):
-        off_by_id = bench(off_base, "off_by_id", bob, by_id_q, ids)
-        row("ledger cost: read by id", by_id, "same read, ledger off", off_by_id, 0.80, idle_note(by_id, off_by_id))
-        off_page = bench(off_base, "off_page", bob, page_q)
-        row("ledger cost: 20-contact page", page, "same page, ledger off", off_page, 0.80, idle_note(page, off_page))
+        gql(off_base, bob, by_id_q, {"id": ids[0]})
+        on, off = interleaved(lambda: wrk(main_base, by_id_lua), lambda: wrk(off_base, by_id_lua))
+        row("ledger cost: read by id", on, "same read, ledger off", off, 0.80, f"{rounds_note()}; {idle_note(on, off)}")
+        on, off = interleaved(lambda: wrk(main_base, page_lua), lambda: wrk(off_base, page_lua))
+        row("ledger cost: 20-contact page", on, "same page, ledger off", off, 0.80, f"{rounds_note()}; {idle_note(on, off)}")
     if want("many"):
         many(main_base, off_base, by_id_q, page_q)
     if want("peers") and not SMOKE:
@@ -364,10 +387,11 @@ def main():
     if want("citus") and not SMOKE:
         citus(by_id_q, main_base, bob, ids)
     if want("rls"):
-        bypass_by_id = bench(bypass_base, "bypass_by_id", bob, by_id_q, ids)
-        row("RLS cost: read by id", by_id, "same read, role bypassing RLS", bypass_by_id, 0.85)
-        bypass_page = bench(bypass_base, "bypass_page", bob, page_q)
-        row("RLS cost: 20-contact page", page, "same page, role bypassing RLS", bypass_page, 0.85)
+        gql(bypass_base, bob, by_id_q, {"id": ids[0]})
+        on, off = interleaved(lambda: wrk(main_base, by_id_lua), lambda: wrk(bypass_base, by_id_lua))
+        row("RLS cost: read by id", on, "same read, role bypassing RLS", off, 0.85, rounds_note())
+        on, off = interleaved(lambda: wrk(main_base, page_lua), lambda: wrk(bypass_base, page_lua))
+        row("RLS cost: 20-contact page", on, "same page, role bypassing RLS", off, 0.85, rounds_note())
     if want("instructions") and (not SMOKE or "instructions" in ONLY):
         instructions(by_id_q, page_q, ids, bob)
     if want("nested"):
@@ -381,7 +405,7 @@ def main():
         proofs(main_base, by_id, verified)
     rss_mb = int(run(["ps", "-o", "rss=", "-p", str(main_proc.pid)]).strip()) / 1024
     if want("sqlite"):
-        sqlite(by_id_q, by_id)
+        sqlite(by_id_q, main_base, by_id_lua)
     if want("purge"):
         purge(main_base, by_id_q, ids, by_id)
 
@@ -428,24 +452,36 @@ def many(main_base, off_base, by_id_q, page_q):
         t, tid, ids = line.split("|")
         tenants.append((token("controller_admin", tid), ids.split(",")))
 
-    def counted(base, path):
-        names = ("custodian_ledger_statements_total", "custodian_ledger_batches_total", "custodian_ledger_records_total")
-        before = [metric(base, m) for m in names]
-        result = wrk(base, path)
-        after = [metric(base, m) for m in names]
-        statements, batches, records = (a - b for a, b in zip(after, before))
-        per_commit = f"{statements / batches:.1f} ledger statements and {records / batches:.1f} records a group commit" if batches else ""
-        return result, per_commit
+    names = ("custodian_ledger_statements_total", "custodian_ledger_batches_total", "custodian_ledger_records_total")
+
+    def counted(path):
+        """Drives the audited server with `path`, and its ledger's counters over every
+        round."""
+        totals = [0.0, 0.0, 0.0]
+
+        def side():
+            before = [metric(main_base, m) for m in names]
+            result = wrk(main_base, path)
+            after = [metric(main_base, m) for m in names]
+            for i, (a, b) in enumerate(zip(after, before)):
+                totals[i] += a - b
+            return result
+
+        def note():
+            statements, batches, records = totals
+            return f"{statements / batches:.1f} ledger statements and {records / batches:.1f} records a group commit" if batches else ""
+
+        return side, note
 
     by_id_many = tenants_script("many_by_id", tenants, by_id_q, True)
     page_many = tenants_script("many_page", tenants, page_q, False)
-    one, one_note = counted(main_base, lua_script("one_by_id", tenants[0][0], by_id_q, tenants[0][1]))
-    audited, note = counted(main_base, by_id_many)
-    off = wrk(off_base, by_id_many)
-    row(f"read by id, {n} tenants at once", audited, "same reads, ledger off", off, 0.80, f"{note} (one tenant: {one_note}, {one['rps']:,.0f} req/s); {idle_note(audited, off)}")
-    audited, note = counted(main_base, page_many)
-    off = wrk(off_base, page_many)
-    row(f"20-contact page, {n} tenants at once", audited, "same pages, ledger off", off, 0.80, f"{note}; {idle_note(audited, off)}")
+    one_side, one_note = counted(lua_script("one_by_id", tenants[0][0], by_id_q, tenants[0][1]))
+    many_side, many_note = counted(by_id_many)
+    audited, off, one = interleaved(many_side, lambda: wrk(off_base, by_id_many), one_side)
+    row(f"read by id, {n} tenants at once", audited, "same reads, ledger off", off, 0.80, f"{rounds_note()}; {many_note()} (one tenant: {one_note()}, {one['rps']:,.0f} req/s); {idle_note(audited, off)}")
+    page_side, page_note = counted(page_many)
+    audited, off = interleaved(page_side, lambda: wrk(off_base, page_many))
+    row(f"20-contact page, {n} tenants at once", audited, "same pages, ledger off", off, 0.80, f"{rounds_note()}; {page_note()}; {idle_note(audited, off)}")
 
 
 CITUS_URL = os.environ.get("CUSTODIAN_CITUS_URL", "")
@@ -589,15 +625,19 @@ def peers(main_base, by_id_q, page_q, ids, t1, bob):
             f"medians of 3 interleaved rounds; the other configuration {med[(3 - workers, name)]['rps']:,.0f} req/s")
 
 
-def reads(main_base, bob, page, by_id):
-    typename = bench(main_base, "typename", bob, "{ __typename }")
-    row("GraphQL overhead: contacts(first:20)", page, "same server, { __typename }", typename, 0.45)
-    pg_by_id = pgbench("pg_by_id", "custodian_app", read_sql(1))
+def reads(main_base, bob):
+    by_id_lua = os.path.join(WORK, "by_id.lua")
+    page_lua = os.path.join(WORK, "page.lua")
+    gql(main_base, bob, "{ __typename }", {})
+    typename_lua = lua_script("typename", bob, "{ __typename }")
+    ours, typename = interleaved(lambda: wrk(main_base, page_lua), lambda: wrk(main_base, typename_lua))
+    row("GraphQL overhead: contacts(first:20)", ours, "same server, { __typename }", typename, 0.45, rounds_note())
     # The read's own transaction; its record goes into a group commit shared with other
     # requests, which the baseline leaves out (so the ratio is, if anything, too strict).
-    row("audited read by id, RLS on", by_id, "pgbench, the server's read SQL", pg_by_id, 0.50)
-    pg_page = pgbench("pg_page", "custodian_app", page_sql(1))
-    row("audited 20-contact page, RLS on", page, "pgbench, the server's page SQL", pg_page, 0.40)
+    ours, pg = interleaved(lambda: wrk(main_base, by_id_lua), lambda: pgbench("pg_by_id", "custodian_app", read_sql(1)))
+    row("audited read by id, RLS on", ours, "pgbench, the server's read SQL", pg, 0.50, rounds_note())
+    ours, pg = interleaved(lambda: wrk(main_base, page_lua), lambda: pgbench("pg_page", "custodian_app", page_sql(1)))
+    row("audited 20-contact page, RLS on", ours, "pgbench, the server's page SQL", pg, 0.40, rounds_note())
 
 
 
@@ -812,7 +852,7 @@ def proofs(main_base, by_id, verified):
     )
 
 
-def sqlite(by_id_q, by_id):
+def sqlite(by_id_q, main_base, by_id_lua):
     # Embedded SQLite: the same audited read.
     sqlite_base, _ = start_server("sqlite")
     admin = token("platform_admin")
@@ -825,8 +865,10 @@ def sqlite(by_id_q, by_id):
             j.write(json.dumps({"firstName": f"First{i}", "lastName": f"Last{i}", "emails": [{"address": f"p{i}@example.com"}]}) + "\n")
     run([BIN, "import", "--tenant", st, "--url", sqlite_base, "--token", sbob, sjsonl])
     sids = [e["node"]["id"] for e in gql(sqlite_base, sbob, "{ contacts(first: 100) { edges { node { id } } } }")["contacts"]["edges"]]
-    sqlite_by_id = bench(sqlite_base, "sqlite_by_id", sbob, by_id_q, sids)
-    row("embedded SQLite, audited read by id", sqlite_by_id, "PostgreSQL audited read by id", by_id, 1.50)
+    gql(sqlite_base, sbob, by_id_q, {"id": sids[0]})
+    sqlite_lua = lua_script("sqlite_by_id", sbob, by_id_q, sids)
+    ours, pg = interleaved(lambda: wrk(sqlite_base, sqlite_lua), lambda: wrk(main_base, by_id_lua))
+    row("embedded SQLite, audited read by id", ours, "PostgreSQL audited read by id", pg, 1.50, rounds_note())
 
 
 def purge(main_base, by_id_q, ids, by_id):
