@@ -731,6 +731,9 @@ def nested(main_base, bob):
 
 
 def create(main_base, bob):
+    # Not interleaved: pgbench's pending records would be sealed by the server's sealer
+    # during the server's next round (its write marks the tenant), charging it pgbench's
+    # work.
     create_q = 'mutation { createContact(input: {firstName: "Bench", lastName: "Mark", emails: [{address: "bench@example.com"}]}) { id version } }'
     create = bench(main_base, "create", bob, create_q)
     pg_create = pgbench(
