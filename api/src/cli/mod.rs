@@ -118,6 +118,11 @@ struct PurgeArgs {
     /// Purge only this tenant (refused while it is being offboarded).
     #[arg(long)]
     tenant: Option<TenantId>,
+    /// The share of its time the purge works, in percent: after each batch it rests in
+    /// proportion (at 50, as long again as the batch took), leaving the rest of the machine
+    /// to the requests; 100 for a maintenance window.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    duty_cycle: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -380,6 +385,7 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<()> {
             batch_size: args.batch_size,
             statement_timeout_ms: args.statement_timeout_ms,
             tenant: args.tenant,
+            duty_cycle_percent: args.duty_cycle,
         },
     )
     .await?;
@@ -514,5 +520,22 @@ mod tests {
         walk(&super::Cli::command(), "", &mut missing);
         assert!(missing.is_empty(), "{}", missing.join("\n"));
         super::Cli::command().debug_assert();
+    }
+
+    /// The purge's duty cycle is a percentage: out of range is refused before anything
+    /// runs, naming the flag.
+    #[test]
+    fn the_purge_duty_cycle_is_a_percentage() {
+        use clap::Parser;
+        for bad in ["0", "101", "-5", "half"] {
+            let flag = format!("--duty-cycle={bad}");
+            let refused = super::Cli::try_parse_from(["custodian", "purge", flag.as_str()])
+                .expect_err(bad)
+                .to_string();
+            assert!(refused.contains("--duty-cycle"), "{bad}: {refused}");
+        }
+        for good in ["1", "50", "100"] {
+            super::Cli::try_parse_from(["custodian", "purge", "--duty-cycle", good]).expect(good);
+        }
     }
 }

@@ -184,6 +184,10 @@ pub struct PurgeOptions {
     /// Only this tenant (`Conflict` when it is being offboarded, `NotFound` when it
     /// does not exist); every tenant when `None`.
     pub tenant: Option<TenantId>,
+    /// The share of its time the purge works, in percent (1 to 100): after each batch it
+    /// rests in proportion to the batch's own time (at 50, as long again), so the
+    /// requests beside it keep most of the machine; 100 never rests.
+    pub duty_cycle_percent: u8,
 }
 
 impl Default for PurgeOptions {
@@ -193,6 +197,7 @@ impl Default for PurgeOptions {
             batch_size: 500,
             statement_timeout_ms: 5_000,
             tenant: None,
+            duty_cycle_percent: 50,
         }
     }
 }
@@ -296,6 +301,13 @@ pub async fn purge(
     })
 }
 
+/// How long the purge rests after a batch that took `busy`, to work `duty_percent` of its
+/// time (taken as 1 to 100).
+fn rest_after(busy: std::time::Duration, duty_percent: u8) -> std::time::Duration {
+    let duty = u32::from(duty_percent.clamp(1, 100));
+    busy * (100 - duty) / duty
+}
+
 /// One policy's part of a run: what it found expired, and how to remove it.
 struct Plan {
     rule: RetentionRule,
@@ -356,6 +368,7 @@ async fn execute(
         .unwrap_or(usize::MAX)
         .max(1);
     for chunk in plan.outcome.ids.chunks(size) {
+        let started = std::time::Instant::now();
         let mut tx = policy::begin_job(ctx, tenant, plan.instruction, plan.access.clone()).await?;
         if tx.get_database_backend() == DatabaseBackend::Postgres {
             tx.execute_unprepared(&format!(
@@ -396,6 +409,7 @@ async fn execute(
         tx.touched(batch.iter().copied());
         tx.commit().await?;
         removed.extend(batch);
+        tokio::time::sleep(rest_after(started.elapsed(), options.duty_cycle_percent)).await;
     }
     if plan.access.resource == ResourceType::Contact && !removed.is_empty() {
         ctx.reclaim_erased().await?;
@@ -537,4 +551,21 @@ async fn report(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::rest_after;
+
+    #[test]
+    fn the_purge_rests_in_proportion_to_its_work() {
+        let batch = Duration::from_millis(40);
+        assert_eq!(rest_after(batch, 100), Duration::ZERO);
+        assert_eq!(rest_after(batch, 50), batch);
+        assert_eq!(rest_after(batch, 25), Duration::from_millis(120));
+        assert_eq!(rest_after(batch, 0), Duration::from_millis(3_960));
+        assert_eq!(rest_after(batch, 200), Duration::ZERO);
+    }
 }
