@@ -593,7 +593,7 @@ def peers(main_base, by_id_q, page_q, ids, t1, bob):
         ),
     }
     # Best-tuned: one Node process with a pool of 16, and two (node:cluster) with 8 each.
-    # Three interleaved rounds of Custodian and every peer configuration, medians; each
+    # Custodian and every peer configuration in interleaved rounds, medians; each
     # scenario's peer is the faster configuration of its version.
     scripts = {
         ("ours", "by_id"): (main_base, lua_script("ours_by_id", bob, by_id_q, ids)),
@@ -630,13 +630,8 @@ def peers(main_base, by_id_q, page_q, ids, t1, bob):
                 sys.exit(f"PostGraphile {major} did not return a page of 20 of the tenant's contacts")
             scripts[((major, workers), "by_id")] = (base, lua_script(f"pg{major}_by_id_{workers}", bob, pg_by_id_q, ids))
             scripts[((major, workers), "page")] = (base, lua_script(f"pg{major}_page_{workers}", bob, pg_page_q))
-    runs = {k: [] for k in scripts}
-    for _ in range(3):
-        for k, (base, path) in scripts.items():
-            runs[k].append(wrk(base, path))
-    med = {k: sorted(v, key=lambda r: r["rps"])[1] for k, v in runs.items()}
-    for k, v in runs.items():
-        log(f"peers {k}: " + ", ".join(f"{r['rps']:.0f}" for r in v))
+    medians = interleaved(*[(lambda base=base, path=path: wrk(base, path)) for base, path in scripts.values()])
+    med = dict(zip(scripts, medians))
     for proc in procs:
         proc.terminate()
         proc.wait()
@@ -646,7 +641,7 @@ def peers(main_base, by_id_q, page_q, ids, t1, bob):
             other = med[((major, 3 - workers), name)]["rps"]
             peer = f"PostGraphile {release} (Node {version}, {workers} process{'es' if workers > 1 else ''}), unaudited"
             row(f"{scenario} vs PostGraphile {major}", med[("ours", name)], peer, med[((major, workers), name)], goals[name],
-                f"medians of 3 interleaved rounds; the other configuration {other:,.0f} req/s")
+                f"{rounds_note()}; the other configuration {other:,.0f} req/s")
 
 
 def reads(main_base, bob):
