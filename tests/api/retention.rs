@@ -198,6 +198,7 @@ async fn a_dry_run_reports_exactly_what_the_run_removes(app: TestApp) {
     )
     .await;
     assert!(dry.dry_run);
+    assert_eq!((dry.worked_seconds, dry.rested_seconds), (0.0, 0.0));
     let mut unused = vec![i(0), i(3)];
     unused.sort();
     assert_eq!(removed(&dry, "IMPORTED_NEVER_USED"), unused);
@@ -217,16 +218,30 @@ async fn a_dry_run_reports_exactly_what_the_run_removes(app: TestApp) {
             .iter()
             .all(|r| r["actorKind"] != "SYSTEM")
     );
-    // The run, in batches of one, removes exactly that.
+    // The run, in batches of one, removes exactly that. Working a tenth of its time, it
+    // rested nine times as long as its batches took, and really waited that long (the
+    // rest of the run, planning and reports, takes far less than that).
+    let started = std::time::Instant::now();
     let real = run(
         &app,
         at,
         PurgeOptions {
             batch_size: 1,
+            duty_cycle_percent: 10,
             ..PurgeOptions::default()
         },
     )
     .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(real.worked_seconds > 0.0);
+    assert!(
+        (real.rested_seconds - 9.0 * real.worked_seconds).abs() < 1e-6,
+        "{real:?}"
+    );
+    assert!(
+        elapsed >= real.worked_seconds + real.rested_seconds,
+        "{elapsed} {real:?}"
+    );
     for rule in [
         "IMPORTED_NEVER_USED",
         "APPOINTMENTS_AFTER_END",
@@ -262,7 +277,18 @@ async fn a_dry_run_reports_exactly_what_the_run_removes(app: TestApp) {
     .await;
     // Five years on, the rules take the rest of Acme's contacts, each once (and the other
     // tenant's, whose own 60-month policy has run out too).
-    let later = run(&app, at + Duration::days(5 * 365), PurgeOptions::default()).await;
+    // Never resting, as for a maintenance window.
+    let later = run(
+        &app,
+        at + Duration::days(5 * 365),
+        PurgeOptions {
+            duty_cycle_percent: 100,
+            ..PurgeOptions::default()
+        },
+    )
+    .await;
+    assert!(later.worked_seconds > 0.0);
+    assert_eq!(later.rested_seconds, 0.0);
     let mut all: Vec<String> = ["IMPORTED_NEVER_USED", "CONTACTS_AFTER_LAST_UPDATE"]
         .iter()
         .flat_map(|r| removed(&later, r))

@@ -2,6 +2,8 @@
 //! under), and the purge that removes what has expired and no legal hold keeps, in
 //! bounded batches, across every tenant, recording per tenant what it removed.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use entities::{appointment, contact, legal_hold, purge_report, retention_policy, tenant};
 use sea_orm::ActiveValue::Set;
@@ -225,6 +227,10 @@ pub struct PurgeSummary {
     pub outcomes: Vec<PolicyOutcome>,
     /// Tenants under offboarding, left alone: their data is returned and deleted whole.
     pub skipped_offboarding: Vec<TenantId>,
+    /// Seconds spent removing batches, and resting between them (see
+    /// [`PurgeOptions::duty_cycle_percent`]).
+    pub worked_seconds: f64,
+    pub rested_seconds: f64,
 }
 
 /// Runs the purge across every tenant as of `ctx.now` (a job's context, see
@@ -265,6 +271,7 @@ pub async fn purge(
     let skipped = offboarding.into_iter().map(|t| t.id).collect();
     let tenants: Vec<TenantId> = tenants.into_iter().map(|t| t.id).collect();
     let mut outcomes = Vec::new();
+    let mut pace = Pace::new(options.duty_cycle_percent);
     for tenant in tenants {
         let tx = policy::job_tenant(ctx, tenant, Mode::Read).await?;
         let rules = retention_policy::Entity::find()
@@ -285,7 +292,7 @@ pub async fn purge(
             let outcome = if options.dry_run {
                 plan.outcome
             } else {
-                let outcome = execute(ctx, tenant, plan, options).await?;
+                let outcome = execute(ctx, tenant, plan, options, &mut pace).await?;
                 report(ctx, run, &outcome).await?;
                 outcome
             };
@@ -298,14 +305,43 @@ pub async fn purge(
         at: ctx.now.to_rfc3339(),
         outcomes,
         skipped_offboarding: skipped,
+        worked_seconds: pace.worked.as_secs_f64(),
+        rested_seconds: pace.rested.as_secs_f64(),
     })
 }
 
-/// How long the purge rests after a batch that took `busy`, to work `duty_percent` of its
-/// time (taken as 1 to 100).
-fn rest_after(busy: std::time::Duration, duty_percent: u8) -> std::time::Duration {
-    let duty = u32::from(duty_percent.clamp(1, 100));
-    busy * (100 - duty) / duty
+/// The purge's duty cycle: after each batch it rests in proportion to the batch's time,
+/// so that it works `duty` percent of its time; what it worked and rested, for the
+/// summary.
+struct Pace {
+    duty: u32,
+    worked: Duration,
+    rested: Duration,
+}
+
+impl Pace {
+    /// `duty_percent` taken as 1 to 100.
+    fn new(duty_percent: u8) -> Self {
+        Self {
+            duty: u32::from(duty_percent.clamp(1, 100)),
+            worked: Duration::ZERO,
+            rested: Duration::ZERO,
+        }
+    }
+
+    /// How long to rest after a batch that took `busy`.
+    fn rest_after(&self, busy: Duration) -> Duration {
+        busy * (100 - self.duty) / self.duty
+    }
+
+    /// Counts a batch begun at `started`, and rests after it.
+    async fn batch_done(&mut self, started: std::time::Instant) {
+        let busy = started.elapsed();
+        let rest = self.rest_after(busy);
+        self.worked += busy;
+        self.rested += rest;
+        tokio::time::sleep(rest).await;
+    }
 }
 
 /// One policy's part of a run: what it found expired, and how to remove it.
@@ -362,6 +398,7 @@ async fn execute(
     tenant: TenantId,
     plan: Plan,
     options: PurgeOptions,
+    pace: &mut Pace,
 ) -> Result<PolicyOutcome, ServiceError> {
     let mut removed = Vec::with_capacity(plan.outcome.ids.len());
     let size = usize::try_from(options.batch_size)
@@ -409,7 +446,7 @@ async fn execute(
         tx.touched(batch.iter().copied());
         tx.commit().await?;
         removed.extend(batch);
-        tokio::time::sleep(rest_after(started.elapsed(), options.duty_cycle_percent)).await;
+        pace.batch_done(started).await;
     }
     if plan.access.resource == ResourceType::Contact && !removed.is_empty() {
         ctx.reclaim_erased().await?;
@@ -557,15 +594,16 @@ async fn report(
 mod tests {
     use std::time::Duration;
 
-    use super::rest_after;
+    use super::Pace;
 
     #[test]
     fn the_purge_rests_in_proportion_to_its_work() {
         let batch = Duration::from_millis(40);
-        assert_eq!(rest_after(batch, 100), Duration::ZERO);
-        assert_eq!(rest_after(batch, 50), batch);
-        assert_eq!(rest_after(batch, 25), Duration::from_millis(120));
-        assert_eq!(rest_after(batch, 0), Duration::from_millis(3_960));
-        assert_eq!(rest_after(batch, 200), Duration::ZERO);
+        let rest = |duty| Pace::new(duty).rest_after(batch);
+        assert_eq!(rest(100), Duration::ZERO);
+        assert_eq!(rest(50), batch);
+        assert_eq!(rest(25), Duration::from_millis(120));
+        assert_eq!(rest(0), Duration::from_millis(3_960));
+        assert_eq!(rest(200), Duration::ZERO);
     }
 }
