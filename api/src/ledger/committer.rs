@@ -14,7 +14,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::NewRecord;
-use super::chain::{Head, append_after, append_after_sqlite, chain, write};
+use super::chain::{Head, SqliteAppender, append_after, chain, write};
 use crate::domain::TenantId;
 use crate::error::ServiceError;
 use crate::metrics::Metrics;
@@ -262,8 +262,9 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     // opened as the server's own pool's are (`db::pool_of_this_runtime`). On Citus a
     // batch's tenants commit side by side, one connection each: as many as that pool
     // has; elsewhere the pool serves only the locking path, and the one-statement path
-    // holds a connection of its own (see [`FastPath`]). SQLite's connections run on
-    // threads of their own and answer any runtime: the pool.
+    // holds a connection of its own (see [`FastPath`]). SQLite's pooled connections run
+    // on threads of their own and answer any runtime: the pool serves the locking path,
+    // and the fast path drives a connection of its own on this thread.
     let (size, fast) = if shared.db.get_database_backend() == DatabaseBackend::Postgres {
         let pool = shared.db.get_postgres_connection_pool();
         let fast = (!shared.citus).then(|| {
@@ -279,12 +280,16 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
         };
         (size, fast)
     } else {
-        let pool = shared.db.get_sqlite_connection_pool();
-        let fast = FastPath::Sqlite(Held::new(
-            (*pool.connect_options()).clone(),
-            pool.options().get_acquire_timeout(),
-        ));
-        (0, Some(fast))
+        // An in-memory database is the pool's alone: no connection of ours could see it.
+        use sea_orm::sqlx::ConnectOptions as _;
+        let options = shared.db.get_sqlite_connection_pool().connect_options();
+        let in_memory = options
+            .to_url_lossy()
+            .query_pairs()
+            .any(|(key, value)| key == "mode" && value == "memory");
+        let fast = (!in_memory)
+            .then(|| FastPath::Sqlite(SqliteAppender::new(options.get_filename().to_owned())));
+        (0, fast)
     };
     // Dropped with the starting runtime's tasks: the committer's thread then ends.
     let (alive, ended) = oneshot::channel::<()>();
@@ -322,11 +327,11 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
 
 /// The fast path's connection, held from batch to batch: on plain PostgreSQL a batch is
 /// then one round trip (checked out of a pool it was three, because sqlx pings a pooled
-/// connection when it is checked out and again when it is returned); on SQLite two trips
-/// to the connection's thread (see [`append_after_sqlite`]).
+/// connection when it is checked out and again when it is returned); on SQLite a
+/// connection driven on the committer's own thread (see [`SqliteAppender`]).
 enum FastPath {
     Postgres(Held<sea_orm::sqlx::PgConnection>),
-    Sqlite(Held<sea_orm::sqlx::SqliteConnection>),
+    Sqlite(SqliteAppender),
 }
 
 /// A connection opened on first use, and again after a failure.
@@ -380,19 +385,12 @@ impl FastPath {
                 if outcome.is_err() {
                     held.conn = None;
                 }
-                outcome
+                outcome.map_err(|e| e.to_string())
             }
-            Self::Sqlite(held) => {
-                let conn = held.get().await?;
-                let outcome = append_after_sqlite(conn, batch).await;
-                if outcome.is_err() {
-                    held.conn = None;
-                }
-                outcome
-            }
+            Self::Sqlite(appender) => appender.append(batch),
         };
         metrics.statement(started.elapsed());
-        outcome.map_err(|e| e.to_string())
+        outcome
     }
 }
 
