@@ -268,10 +268,10 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
     let (size, fast) = if shared.db.get_database_backend() == DatabaseBackend::Postgres {
         let pool = shared.db.get_postgres_connection_pool();
         let fast = (!shared.citus).then(|| {
-            FastPath::Postgres(Held::new(
+            FastPath::Postgres(Box::new(Held::new(
                 (*pool.connect_options()).clone(),
                 pool.options().get_acquire_timeout(),
-            ))
+            )))
         });
         let size = if shared.citus {
             pool.options().get_max_connections()
@@ -330,7 +330,7 @@ fn start_committer(shared: Arc<Shared>, receiver: mpsc::Receiver<Job>) {
 /// connection when it is checked out and again when it is returned); on SQLite a
 /// connection driven on the committer's own thread (see [`SqliteAppender`]).
 enum FastPath {
-    Postgres(Held<sea_orm::sqlx::PgConnection>),
+    Postgres(Box<Held<sea_orm::sqlx::PgConnection>>),
     Sqlite(SqliteAppender),
 }
 
