@@ -147,9 +147,11 @@ def seed_sql(tenants, per_tenant):
     )
 
 
-def start_server(name, database_url=None, env_extra=None, wrapper=()):
+def start_server(name, database_url=None, env_extra=None, wrapper=(), data_dir=None):
     port = 18100 + len(SERVERS)
-    data = os.path.join(WORK, name)
+    # Each server its own data directory (its SQLite file when no database URL is given),
+    # unless it is to serve another's.
+    data = data_dir or os.path.join(WORK, name)
     env = dict(os.environ)
     env.update(
         {
@@ -668,19 +670,24 @@ def instructions(by_id_q, page_q, ids, bob):
         log("installing valgrind")
         subprocess.run(["apt-get", "install", "-y", "-q", "valgrind"], check=True, capture_output=True)
     for config, extra in (("", {}), (", ledger off", {"CUSTODIAN_BENCH_LEDGER_OFF": "true"})):
-        callgrind_mixes(config, extra, by_id_q, page_q, ids, bob)
+        mixes = [("read by id", by_id_q, ids), ("20-contact page", page_q, None), ("{ __typename }", "{ __typename }", None)]
+        callgrind_mixes(config, extra, mixes, bob)
 
 
-def callgrind_mixes(config, extra, by_id_q, page_q, ids, bob):
+def callgrind_mixes(config, extra, mixes, bob, data_dir=None):
+    """Instructions per request for each (name, query, ids) of `mixes` (`ids`: the `$id`
+    of each request in turn, or none), on PostgreSQL or, given the data directory of a
+    server on the embedded default, on its SQLite file."""
     import http.client
 
     name = "callgrind" + config.replace(", ", "-").replace(" ", "-")
     out = os.path.join(WORK, f"{name}.out")
     base, proc = start_server(
         name,
-        url("custodian_app"),
+        None if data_dir else url("custodian_app"),
         extra,
         wrapper=["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no", "--collect-systime=no"],
+        data_dir=data_dir,
     )
     conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=60)
 
@@ -691,13 +698,11 @@ def callgrind_mixes(config, extra, by_id_q, page_q, ids, bob):
         if answer.get("errors"):
             sys.exit(f"callgrind mix failed: {answer['errors']}")
 
-    mixes = [
-        ("read by id", lambda i: send(by_id_q, {"id": ids[i % len(ids)]})),
-        ("20-contact page", lambda i: send(page_q, {})),
-        ("{ __typename }", lambda i: send("{ __typename }", {})),
-    ]
+    def caller(query, ids):
+        return lambda i: send(query, {"id": ids[i % len(ids)]} if ids else {})
+
     n = 20 if SMOKE else 200
-    for mix, call in mixes:
+    for mix, call in ((mix, caller(query, ids)) for mix, query, ids in mixes):
         for i in range(10):
             call(i)
         time.sleep(0.2)
@@ -875,7 +880,7 @@ def proofs(main_base, by_id, verified):
 
 def sqlite(by_id_q, main_base, by_id_lua):
     # Embedded SQLite: the same audited read.
-    sqlite_base, _ = start_server("sqlite")
+    sqlite_base, sqlite_proc = start_server("sqlite")
     admin = token("platform_admin")
     st = gql(sqlite_base, admin, 'mutation { createTenant(input: {name: "S", jurisdictions: [EEA], ownerAttestsAdult: true}) { id } }')["createTenant"]["id"]
     sbob = token("controller_admin", st)
@@ -890,6 +895,11 @@ def sqlite(by_id_q, main_base, by_id_lua):
     sqlite_lua = lua_script("sqlite_by_id", sbob, by_id_q, sids)
     ours, pg = interleaved(lambda: wrk(sqlite_base, sqlite_lua), lambda: wrk(main_base, by_id_lua))
     row("embedded SQLite, audited read by id", ours, "PostgreSQL audited read by id", pg, 1.50, rounds_note())
+    if want("instructions") and (not SMOKE or "instructions" in ONLY):
+        # The same SQLite file, served under callgrind once the measured server is gone.
+        sqlite_proc.terminate()
+        sqlite_proc.wait()
+        callgrind_mixes(", SQLite", {}, [("read by id", by_id_q, sids)], sbob, data_dir=os.path.join(WORK, "sqlite"))
 
 
 def purge(main_base, by_id_q, ids, by_id):

@@ -28,6 +28,7 @@ crate::on_every_backend!(
     a_verification_that_cannot_see_the_chain_is_invalid,
     many_tenants_reading_at_once_share_commits_and_keep_their_chains,
     a_write_precedes_in_the_chain_every_read_submitted_after_it,
+    a_chain_of_many_pages_verifies_whole_and_breaks_where_it_was_tampered,
 );
 
 fn staff_instruction(categories: &[&str], operations: &[&str]) -> Value {
@@ -1522,6 +1523,51 @@ async fn a_write_precedes_in_the_chain_every_read_submitted_after_it(app: TestAp
 }
 
 /// A read record as another appender (a second server, the CLI) would append it.
+/// Verification reads a chain a page at a time (so no statement outlives the statement
+/// timeout on a long chain): a chain of exactly two pages is checked whole, and tampering
+/// on the second page, or across the boundary, is found where it is.
+async fn a_chain_of_many_pages_verifies_whole_and_breaks_where_it_was_tampered(app: TestApp) {
+    use custodian_api::ledger;
+    let (tenant, bob) = app.tenant_with_token("Long").await;
+    let id = custodian_api::domain::TenantId::parse(&tenant).unwrap();
+    for _ in 0..10 {
+        let records: Vec<_> = (0..1_000).map(|_| outsider_record(&app, id)).collect();
+        ledger::committer::append(&app.db, id, &records)
+            .await
+            .unwrap();
+    }
+    let v = app.verify_log(&bob).await;
+    assert_eq!(
+        (v["valid"].as_bool(), v["checked"].as_i64()),
+        (Some(true), Some(10_000)),
+        "{v}"
+    );
+    let t = sea_orm::Value::from(uuid::Uuid::parse_str(&tenant).unwrap());
+    app.tamper(&[(
+        "UPDATE access_records SET actor_id = 'mallory' WHERE tenant_id = $1 AND seq = 7500",
+        vec![t.clone()],
+    )])
+    .await;
+    let v = app.verify_log(&bob).await;
+    assert_eq!(
+        (v["valid"].as_bool(), v["firstBrokenAt"].as_i64()),
+        (Some(false), Some(7_500)),
+        "{v}"
+    );
+    app.tamper(&[(
+        "DELETE FROM access_records WHERE tenant_id = $1 AND seq = 5001",
+        vec![t],
+    )])
+    .await;
+    let v = app.verify_log(&bob).await;
+    assert_eq!(
+        (v["valid"].as_bool(), v["firstBrokenAt"].as_i64()),
+        (Some(false), Some(5_001)),
+        "{v}"
+    );
+    assert_eq!(v["checked"], 5_000, "{v}");
+}
+
 fn outsider_record(
     app: &TestApp,
     tenant: custodian_api::domain::TenantId,

@@ -3,10 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use entities::{access_pending, access_record, ledger_head};
-use futures_util::TryStreamExt;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    StreamTrait, Value,
+    QuerySelect, Value,
 };
 use sha2::{Digest, Sha256};
 
@@ -153,13 +152,57 @@ fn in_chain_order(tenant: TenantId) -> sea_orm::Select<access_record::Entity> {
         .order_by_asc(access_record::Column::Seq)
 }
 
+/// A tenant's records in chain order, a page at a time, each page its own statement: a
+/// walk of a long chain never makes one statement outlive the statement timeout (one
+/// streamed query over a million records did, on a slow machine). The caller's
+/// transaction keeps the pages one snapshot.
+struct ChainPages {
+    tenant: TenantId,
+    after: i64,
+    done: bool,
+}
+
+impl ChainPages {
+    /// Records a page.
+    const SIZE: u64 = 5_000;
+
+    fn new(tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            after: 0,
+            done: false,
+        }
+    }
+
+    async fn next<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+    ) -> Result<Option<Vec<access_record::Model>>, DbErr> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = in_chain_order(self.tenant)
+            .filter(access_record::Column::Seq.gt(self.after))
+            .limit(Self::SIZE)
+            .all(db)
+            .await?;
+        self.done = (page.len() as u64) < Self::SIZE;
+        match page.last() {
+            Some(last) => self.after = last.seq,
+            None => return Ok(None),
+        }
+        Ok(Some(page))
+    }
+}
+
 /// Walks a tenant's whole chain in order: every position present once, each record
 /// linked to its predecessor's hash and hashing to its own, the head pointing at the last.
-/// The records stream in one query while they are hashed, into one reused buffer.
+/// The records come a page at a time (see [`ChainPages`]) and are hashed into one reused
+/// buffer.
 ///
 /// # Errors
 /// `Db`.
-pub async fn verify<C: ConnectionTrait + StreamTrait>(
+pub async fn verify<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
 ) -> Result<Verification, ServiceError> {
@@ -190,41 +233,42 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
     let mut prev = GENESIS.to_owned();
     let mut checked: u64 = 0;
     let mut canonical = Vec::with_capacity(1024);
-    let mut stream = in_chain_order(tenant).stream(db).await?;
-    while let Some(record) = stream.try_next().await? {
-        if record.seq != expected_seq {
-            return Ok(broken(checked, expected_seq, "a record is missing"));
-        }
-        if record.prev_hash != prev {
-            return Ok(broken(
-                checked,
-                record.seq,
-                "the record does not link to its predecessor",
-            ));
-        }
-        canonical_bytes(&record, &mut canonical);
-        let mut stored = [0u8; 32];
-        let matches = hex::decode_to_slice(&record.hash, &mut stored).is_ok()
-            && Sha256::digest(&canonical).as_slice() == stored;
-        if !matches {
-            return Ok(broken(
-                checked,
-                record.seq,
-                "the record's content does not match its hash",
-            ));
-        }
-        checked += 1;
-        expected_seq += 1;
-        // The tree is rebuilt only as far as the latest checkpoint signs it.
-        if signed_root.is_none() && signed_size.is_some() {
-            frontier.push(&stored);
-            if Some(frontier.size()) == signed_size {
-                signed_root = Some(frontier.root());
+    let mut pages = ChainPages::new(tenant);
+    while let Some(page) = pages.next(db).await? {
+        for record in page {
+            if record.seq != expected_seq {
+                return Ok(broken(checked, expected_seq, "a record is missing"));
             }
+            if record.prev_hash != prev {
+                return Ok(broken(
+                    checked,
+                    record.seq,
+                    "the record does not link to its predecessor",
+                ));
+            }
+            canonical_bytes(&record, &mut canonical);
+            let mut stored = [0u8; 32];
+            let matches = hex::decode_to_slice(&record.hash, &mut stored).is_ok()
+                && Sha256::digest(&canonical).as_slice() == stored;
+            if !matches {
+                return Ok(broken(
+                    checked,
+                    record.seq,
+                    "the record's content does not match its hash",
+                ));
+            }
+            checked += 1;
+            expected_seq += 1;
+            // The tree is rebuilt only as far as the latest checkpoint signs it.
+            if signed_root.is_none() && signed_size.is_some() {
+                frontier.push(&stored);
+                if Some(frontier.size()) == signed_size {
+                    signed_root = Some(frontier.root());
+                }
+            }
+            prev = record.hash;
         }
-        prev = record.hash;
     }
-    drop(stream);
     let last = expected_seq - 1;
     if last != head_seq || prev != head_hash {
         let at = std::cmp::min(last, head_seq) + 1;
@@ -257,18 +301,21 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
 ///
 /// # Errors
 /// `Db`, or the writer's error as `Internal`.
-pub async fn export<C: ConnectionTrait + StreamTrait, W: std::io::Write>(
+pub async fn export<C: ConnectionTrait, W: std::io::Write>(
     db: &C,
     tenant: TenantId,
     out: &mut W,
 ) -> Result<u64, ServiceError> {
     let mut written = 0;
-    let mut stream = in_chain_order(tenant).stream(db).await?;
-    while let Some(record) = stream.try_next().await? {
-        let line = exported(&record);
-        writeln!(out, "{line}")
-            .map_err(|e| ServiceError::Internal(format!("the export could not be written: {e}")))?;
-        written += 1;
+    let mut pages = ChainPages::new(tenant);
+    while let Some(page) = pages.next(db).await? {
+        for record in page {
+            let line = exported(&record);
+            writeln!(out, "{line}").map_err(|e| {
+                ServiceError::Internal(format!("the export could not be written: {e}"))
+            })?;
+            written += 1;
+        }
     }
     Ok(written)
 }
