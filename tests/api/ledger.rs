@@ -1543,29 +1543,26 @@ async fn a_chain_of_many_pages_verifies_whole_and_breaks_where_it_was_tampered(a
         "{v}"
     );
     let t = sea_orm::Value::from(uuid::Uuid::parse_str(&tenant).unwrap());
-    app.tamper(&[(
-        "UPDATE access_records SET actor_id = 'mallory' WHERE tenant_id = $1 AND seq = 7500",
-        vec![t.clone()],
-    )])
-    .await;
-    let v = app.verify_log(&bob).await;
-    assert_eq!(
-        (v["valid"].as_bool(), v["firstBrokenAt"].as_i64()),
-        (Some(false), Some(7_500)),
-        "{v}"
-    );
-    app.tamper(&[(
-        "DELETE FROM access_records WHERE tenant_id = $1 AND seq = 5001",
-        vec![t],
-    )])
-    .await;
-    let v = app.verify_log(&bob).await;
-    assert_eq!(
-        (v["valid"].as_bool(), v["firstBrokenAt"].as_i64()),
-        (Some(false), Some(5_001)),
-        "{v}"
-    );
-    assert_eq!(v["checked"], 5_000, "{v}");
+    // Each tampering in turn, on top of the last: the first break is reported.
+    for (sql, at) in [
+        (
+            "UPDATE access_records SET actor_id = 'mallory' WHERE tenant_id = $1 AND seq = 7500",
+            7_500,
+        ),
+        (
+            "DELETE FROM access_records WHERE tenant_id = $1 AND seq = 5001",
+            5_001,
+        ),
+    ] {
+        app.tamper(&[(sql, vec![t.clone()])]).await;
+        let v = app.verify_log(&bob).await;
+        assert_eq!(
+            (v["valid"].as_bool(), v["firstBrokenAt"].as_i64()),
+            (Some(false), Some(at)),
+            "{v}"
+        );
+        assert_eq!(v["checked"].as_i64(), Some(at - 1), "{v}");
+    }
 }
 
 fn outsider_record(

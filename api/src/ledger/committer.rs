@@ -14,7 +14,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::NewRecord;
-use super::chain::{Head, SqliteAppender, append_after, chain, write};
+use super::chain::{Head, append_after, chain, write};
+use super::sqlite_append::SqliteAppender;
 use crate::domain::TenantId;
 use crate::error::ServiceError;
 use crate::metrics::Metrics;

@@ -21,6 +21,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod committer;
 pub mod queries;
+mod sqlite_append;
 pub mod tree;
 pub mod watch;
 
