@@ -29,6 +29,7 @@ crate::on_every_backend!(
     many_tenants_reading_at_once_share_commits_and_keep_their_chains,
     a_write_precedes_in_the_chain_every_read_submitted_after_it,
     a_chain_of_many_pages_verifies_whole_and_breaks_where_it_was_tampered,
+    verification_reads_past_the_head_and_past_a_missing_page,
 );
 
 fn staff_instruction(categories: &[&str], operations: &[&str]) -> Value {
@@ -1563,6 +1564,70 @@ async fn a_chain_of_many_pages_verifies_whole_and_breaks_where_it_was_tampered(a
         );
         assert_eq!(v["checked"].as_i64(), Some(at - 1), "{v}");
     }
+}
+
+/// Verification walks the chain by ranges of positions up to the head: records a tampered
+/// chain holds beyond its head are still read, and a whole page of positions missing
+/// ends the ranges without ending the walk.
+async fn verification_reads_past_the_head_and_past_a_missing_page(app: TestApp) {
+    use custodian_api::ledger;
+    let (tenant, bob) = app.tenant_with_token("Ranges").await;
+    let id = custodian_api::domain::TenantId::parse(&tenant).unwrap();
+    for _ in 0..11 {
+        let records: Vec<_> = (0..1_000).map(|_| outsider_record(&app, id)).collect();
+        ledger::committer::append(&app.db, id, &records)
+            .await
+            .unwrap();
+    }
+    let t = sea_orm::Value::from(uuid::Uuid::parse_str(&tenant).unwrap());
+    // The head moved back: 5,000 well-linked records lie beyond it.
+    app.tamper(&[(
+        "UPDATE ledger_heads SET seq = 6000, hash = (SELECT hash FROM access_records \
+         WHERE tenant_id = $1 AND seq = 6000) WHERE tenant_id = $1",
+        vec![t.clone()],
+    )])
+    .await;
+    let v = app.verify_log(&bob).await;
+    assert_eq!(
+        (
+            v["valid"].as_bool(),
+            v["firstBrokenAt"].as_i64(),
+            v["checked"].as_i64()
+        ),
+        (Some(false), Some(6_001), Some(11_000)),
+        "{v}"
+    );
+    assert_eq!(v["reason"], "the chain does not end at its head", "{v}");
+    // A head far beyond the last record: the walk ends where the records do, not at the
+    // head range by range.
+    app.tamper(&[(
+        "UPDATE ledger_heads SET seq = 1000000000000 WHERE tenant_id = $1",
+        vec![t.clone()],
+    )])
+    .await;
+    let v = app.verify_log(&bob).await;
+    assert_eq!(
+        (v["firstBrokenAt"].as_i64(), v["checked"].as_i64()),
+        (Some(11_001), Some(11_000)),
+        "{v}"
+    );
+    // Then the whole second range of positions is gone, records after it remain.
+    app.tamper(&[(
+        "DELETE FROM access_records WHERE tenant_id = $1 AND seq BETWEEN 5001 AND 10000",
+        vec![t],
+    )])
+    .await;
+    let v = app.verify_log(&bob).await;
+    assert_eq!(
+        (
+            v["valid"].as_bool(),
+            v["firstBrokenAt"].as_i64(),
+            v["checked"].as_i64()
+        ),
+        (Some(false), Some(5_001), Some(5_000)),
+        "{v}"
+    );
+    assert_eq!(v["reason"], "a record is missing", "{v}");
 }
 
 fn outsider_record(
