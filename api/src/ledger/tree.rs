@@ -194,11 +194,14 @@ pub async fn extend(db: &DatabaseConnection, tenant: TenantId) -> Result<u64, Se
             .ok_or_else(|| ServiceError::Internal("the ledger's tree row is gone".into()))?
             .try_get("", "size")?;
         let start = u64::try_from(start).unwrap_or_default();
+        // A range of positions, not `seq > $2 … LIMIT`: the range is read through the
+        // primary key in order whatever the table's statistics say (see the ledger's
+        // `ChainPages`); the chain's positions are dense, so it holds the next records.
         let records = tx
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
-                "SELECT seq, hash FROM access_records WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                [tenant.into(), as_i64(start), as_i64(EXTEND_BATCH)],
+                "SELECT seq, hash FROM access_records WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+                [tenant.into(), as_i64(start), as_i64(start + EXTEND_BATCH)],
             ))
             .await?;
         if records.is_empty() {
