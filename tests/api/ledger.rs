@@ -1528,15 +1528,9 @@ async fn a_write_precedes_in_the_chain_every_read_submitted_after_it(app: TestAp
 /// timeout on a long chain): a chain of exactly two pages is checked whole, and tampering
 /// on the second page, or across the boundary, is found where it is.
 async fn a_chain_of_many_pages_verifies_whole_and_breaks_where_it_was_tampered(app: TestApp) {
-    use custodian_api::ledger;
     let (tenant, bob) = app.tenant_with_token("Long").await;
     let id = custodian_api::domain::TenantId::parse(&tenant).unwrap();
-    for _ in 0..10 {
-        let records: Vec<_> = (0..1_000).map(|_| outsider_record(&app, id)).collect();
-        ledger::committer::append(&app.db, id, &records)
-            .await
-            .unwrap();
-    }
+    append_outsider_records(&app, id, 10).await;
     let v = app.verify_log(&bob).await;
     assert_eq!(
         (v["valid"].as_bool(), v["checked"].as_i64()),
@@ -1570,64 +1564,64 @@ async fn a_chain_of_many_pages_verifies_whole_and_breaks_where_it_was_tampered(a
 /// chain holds beyond its head are still read, and a whole page of positions missing
 /// ends the ranges without ending the walk.
 async fn verification_reads_past_the_head_and_past_a_missing_page(app: TestApp) {
-    use custodian_api::ledger;
     let (tenant, bob) = app.tenant_with_token("Ranges").await;
     let id = custodian_api::domain::TenantId::parse(&tenant).unwrap();
-    for _ in 0..11 {
-        let records: Vec<_> = (0..1_000).map(|_| outsider_record(&app, id)).collect();
-        ledger::committer::append(&app.db, id, &records)
+    append_outsider_records(&app, id, 11).await;
+    let t = sea_orm::Value::from(uuid::Uuid::parse_str(&tenant).unwrap());
+    // Each tampering on top of the last: (statement, first broken at, checked, why).
+    for (sql, at, checked, reason) in [
+        // The head moved back: 5,000 well-linked records lie beyond it.
+        (
+            "UPDATE ledger_heads SET seq = 6000, hash = (SELECT hash FROM access_records \
+             WHERE tenant_id = $1 AND seq = 6000) WHERE tenant_id = $1",
+            6_001,
+            11_000,
+            "the chain does not end at its head",
+        ),
+        // A head far beyond the last record: the walk ends where the records do, not at
+        // the head range by range.
+        (
+            "UPDATE ledger_heads SET seq = 1000000000000 WHERE tenant_id = $1",
+            11_001,
+            11_000,
+            "the chain does not end at its head",
+        ),
+        // The whole second range of positions gone, records after it left.
+        (
+            "DELETE FROM access_records WHERE tenant_id = $1 AND seq BETWEEN 5001 AND 10000",
+            5_001,
+            5_000,
+            "a record is missing",
+        ),
+    ] {
+        app.tamper(&[(sql, vec![t.clone()])]).await;
+        let v = app.verify_log(&bob).await;
+        assert_eq!(
+            (v["valid"].as_bool(), v["firstBrokenAt"].as_i64()),
+            (Some(false), Some(at)),
+            "{v}"
+        );
+        assert_eq!(
+            (v["checked"].as_i64(), &v["reason"]),
+            (Some(checked), &json!(reason)),
+            "{v}"
+        );
+    }
+}
+
+/// Appends `thousands` batches of 1,000 records to `tenant`'s chain, as another server's
+/// committer would.
+async fn append_outsider_records(
+    app: &TestApp,
+    tenant: custodian_api::domain::TenantId,
+    thousands: usize,
+) {
+    for _ in 0..thousands {
+        let records: Vec<_> = (0..1_000).map(|_| outsider_record(app, tenant)).collect();
+        custodian_api::ledger::committer::append(&app.db, tenant, &records)
             .await
             .unwrap();
     }
-    let t = sea_orm::Value::from(uuid::Uuid::parse_str(&tenant).unwrap());
-    // The head moved back: 5,000 well-linked records lie beyond it.
-    app.tamper(&[(
-        "UPDATE ledger_heads SET seq = 6000, hash = (SELECT hash FROM access_records \
-         WHERE tenant_id = $1 AND seq = 6000) WHERE tenant_id = $1",
-        vec![t.clone()],
-    )])
-    .await;
-    let v = app.verify_log(&bob).await;
-    assert_eq!(
-        (
-            v["valid"].as_bool(),
-            v["firstBrokenAt"].as_i64(),
-            v["checked"].as_i64()
-        ),
-        (Some(false), Some(6_001), Some(11_000)),
-        "{v}"
-    );
-    assert_eq!(v["reason"], "the chain does not end at its head", "{v}");
-    // A head far beyond the last record: the walk ends where the records do, not at the
-    // head range by range.
-    app.tamper(&[(
-        "UPDATE ledger_heads SET seq = 1000000000000 WHERE tenant_id = $1",
-        vec![t.clone()],
-    )])
-    .await;
-    let v = app.verify_log(&bob).await;
-    assert_eq!(
-        (v["firstBrokenAt"].as_i64(), v["checked"].as_i64()),
-        (Some(11_001), Some(11_000)),
-        "{v}"
-    );
-    // Then the whole second range of positions is gone, records after it remain.
-    app.tamper(&[(
-        "DELETE FROM access_records WHERE tenant_id = $1 AND seq BETWEEN 5001 AND 10000",
-        vec![t],
-    )])
-    .await;
-    let v = app.verify_log(&bob).await;
-    assert_eq!(
-        (
-            v["valid"].as_bool(),
-            v["firstBrokenAt"].as_i64(),
-            v["checked"].as_i64()
-        ),
-        (Some(false), Some(5_001), Some(5_000)),
-        "{v}"
-    );
-    assert_eq!(v["reason"], "a record is missing", "{v}");
 }
 
 fn outsider_record(
