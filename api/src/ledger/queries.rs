@@ -283,8 +283,8 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
     let mut canonical = Vec::with_capacity(1024);
     let mut outcome = None;
     walk(db, tenant, head_seq, |record| {
-        let mut broken_at = |at: i64, reason: &str| -> Result<ControlFlow<()>, ServiceError> {
-            outcome = Some((at, reason.to_owned()));
+        let mut broken_at = |at: i64, reason: &'static str| {
+            outcome = Some((at, reason));
             Ok(ControlFlow::Break(()))
         };
         if record.seq != expected_seq {
@@ -314,7 +314,7 @@ pub async fn verify<C: ConnectionTrait + StreamTrait>(
     })
     .await?;
     if let Some((at, reason)) = outcome {
-        return Ok(broken(checked, at, &reason));
+        return Ok(broken(checked, at, reason));
     }
     let last = expected_seq - 1;
     if last != head_seq || prev != head_hash {
