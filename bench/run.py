@@ -770,8 +770,7 @@ def create(main_base, bob):
         "custodian_app",
         f"""BEGIN;
 SELECT set_config('app.tenant_id', md5('t1')::uuid::text, true);
-SELECT id FROM tenants WHERE id = md5('t1')::uuid;
-INSERT INTO contacts VALUES (md5('t1')::uuid, gen_random_uuid(), 'Bench', 'Mark', '[{{"address":"bench@example.com","kind":"OTHER"}}]', '[]', '[]', NULL, NULL, '{{}}', '[]', 'DIRECT', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN', false, false, 'bench mark', 1, now(), now()) RETURNING *;
+INSERT INTO contacts SELECT md5('t1')::uuid, gen_random_uuid(), 'Bench', 'Mark', '[{{"address":"bench@example.com","kind":"OTHER"}}]'::jsonb, '[]'::jsonb, '[]'::jsonb, NULL, NULL, '{{}}'::jsonb, '[]'::jsonb, 'DIRECT', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN', false, false, 'bench mark', 1, now(), now() WHERE EXISTS (SELECT 1 FROM tenants WHERE id = md5('t1')::uuid AND status <> 'OFFBOARDING') RETURNING *;
 INSERT INTO access_pending VALUES (md5('t1')::uuid, gen_random_uuid(), now(), 'CONTROLLER', 'bench', NULL, 'CREATE', 'CONTACT', jsonb_build_array(gen_random_uuid()), 1, '["firstName","lastName","emails"]', 'SERVICE_DELIVERY', md5('t1')::uuid, 'ALLOWED', NULL, NULL) RETURNING tenant_id, id;
 COMMIT;
 """,

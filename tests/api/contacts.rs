@@ -12,6 +12,7 @@ crate::on_both_backends!(
     contacts_filter_by_text_tag_source_and_update_time,
     contacts_order_by_last_name_descending,
     page_sizes_are_capped_at_one_hundred,
+    a_tenant_that_was_never_opened_takes_no_contacts,
 );
 
 const FULL: &str = "id firstName lastName emails { address kind } phones { number kind } addresses { kind lines city region postalCode country } employer jobTitle customFields tags source marketingPreferences { email sms phone } optOutOfSale optOutOfSharing version createdAt updatedAt";
@@ -333,4 +334,32 @@ async fn page_sizes_are_capped_at_one_hundred(app: TestApp) {
         .gql_ok(&token, "{ contacts(first: 100) { totalCount } }", json!({}))
         .await;
     assert_eq!(ok["contacts"]["totalCount"], 0);
+}
+
+/// A token may name a tenant that was never opened: a contact created or imported there
+/// would have nowhere to go. Refused, saying why, and nothing is stored.
+async fn a_tenant_that_was_never_opened_takes_no_contacts(app: TestApp) {
+    let nowhere = app.controller_token(&uuid::Uuid::new_v4().to_string());
+    let before = app.count_rows("contacts").await;
+    let created = app
+        .gql(
+            Some(&nowhere),
+            r#"mutation { createContact(input: {firstName: "Nobody"}) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&created), "FORBIDDEN", "{created}");
+    assert_eq!(
+        created["errors"][0]["message"], "the tenant does not exist",
+        "{created}"
+    );
+    let imported = app
+        .gql(
+            Some(&nowhere),
+            "mutation { importContacts(contacts: [{firstName: \"Nobody\"}]) { imported } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&imported), "FORBIDDEN", "{imported}");
+    assert_eq!(app.count_rows("contacts").await, before);
 }

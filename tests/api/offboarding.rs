@@ -152,6 +152,10 @@ async fn offboarding_returns_everything_then_leaves_no_row_and_a_certificate_tha
         )
         .await;
     assert_eq!(error_code(&added), "FORBIDDEN");
+    assert_eq!(
+        added["errors"][0]["message"],
+        "the tenant is being offboarded: nothing new is added"
+    );
     // Not before the controller confirms or the deadline passes.
     assert!(
         complete_as(&app, app.owner_url.as_deref(), &acme)

@@ -230,10 +230,16 @@ impl Contact {
                 pre.grant.clone(),
             )));
         }
-        let (result, grant) =
-            appointments::list(&request_ctx(ctx), &filter, &page, selected_nodes(ctx))
-                .await
-                .gql()?;
+        // Boxed: inline, this read's future would size every field future of `Contact`,
+        // and the engine moves one for each field of each contact it resolves.
+        let (result, grant) = Box::pin(appointments::list(
+            &request_ctx(ctx),
+            &filter,
+            &page,
+            selected_nodes(ctx),
+        ))
+        .await
+        .gql()?;
         Ok(Some(AppointmentConnection::new(result, filter, grant)))
     }
 }

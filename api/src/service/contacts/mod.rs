@@ -28,6 +28,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use crate::domain::ContactId;
 use crate::domain::contact::{ContactChanges, ContactSource, Email, Phone, search_text};
 use crate::domain::instruction::AccessOperation;
+use crate::domain::tenant::TenantStatus;
 use crate::error::ServiceError;
 use crate::ledger::ResourceType;
 use crate::policy::{self, Access, Grant, RequestCtx, TenantTx};
@@ -101,13 +102,19 @@ pub async fn create(
 ) -> Result<(contact::Model, Arc<Grant>), ServiceError> {
     let now = ctx.now;
     let fields = super::touched_fields(changes.field_names(), returned);
-    let mut tx = begin_new_contacts(ctx, fields).await?;
+    let mut tx = policy::begin(
+        ctx,
+        Access::new(AccessOperation::Write, ResourceType::Contact, fields),
+    )
+    .await?;
     let tenant_id = tx.tenant();
     let mut model = blank(tenant_id, ContactSource::Direct, now);
     apply(&mut model, changes);
-    let created = contact::Entity::insert(active(model, true))
-        .exec_with_returning(&*tx)
-        .await?;
+    let Some(created) = insert_if_open(&tx, model).await? else {
+        return Err(closed(&tx).await?.unwrap_or_else(|| {
+            ServiceError::Internal("the contact was not inserted into an open tenant".into())
+        }));
+    };
     tx.touched([created.id]);
     let grant = tx.commit().await?;
     tracing::info!(tenant_id = %tenant_id, contact_id = %created.id, "contact created");
@@ -552,10 +559,10 @@ pub(super) fn active(m: contact::Model, with_keys: bool) -> contact::ActiveModel
 }
 
 /// Begins a write that creates contacts. A token may name a tenant that was never
-/// opened; its contacts would have nowhere to go.
+/// opened, or one being offboarded; neither takes new contacts.
 ///
 /// # Errors
-/// As [`policy::begin`]; `Forbidden` for a tenant that does not exist.
+/// As [`policy::begin`]; `Forbidden` for a tenant that takes no new contacts.
 pub(super) async fn begin_new_contacts<'a>(
     ctx: &'a RequestCtx<'a>,
     fields: Vec<String>,
@@ -565,13 +572,64 @@ pub(super) async fn begin_new_contacts<'a>(
         Access::new(AccessOperation::Write, ResourceType::Contact, fields),
     )
     .await?;
-    match tenant::Entity::find_by_id(tx.tenant()).one(&*tx).await? {
-        None => Err(ServiceError::Forbidden("the tenant does not exist".into())),
-        Some(t) if t.status == crate::domain::tenant::TenantStatus::Offboarding.as_str() => Err(
-            ServiceError::Forbidden("the tenant is being offboarded: nothing new is added".into()),
-        ),
-        Some(_) => Ok(tx),
+    match closed(&tx).await? {
+        Some(why) => Err(why),
+        None => Ok(tx),
     }
+}
+
+/// Why the transaction's tenant takes no new contacts, as the error to answer with (it
+/// does not exist, or it is being offboarded); `None` when it takes them.
+async fn closed(tx: &TenantTx<'_>) -> Result<Option<ServiceError>, ServiceError> {
+    let why = match tenant::Entity::find_by_id(tx.tenant()).one(&**tx).await? {
+        None => "the tenant does not exist",
+        Some(t) if t.status == TenantStatus::Offboarding.as_str() => {
+            "the tenant is being offboarded: nothing new is added"
+        }
+        Some(_) => return Ok(None),
+    };
+    Ok(Some(ServiceError::Forbidden(why.into())))
+}
+
+/// Inserts `model` if its tenant takes new contacts (it exists and is not being
+/// offboarded), in one statement: `INSERT … SELECT … WHERE EXISTS` the open tenant. `None`
+/// when it does not; [`closed`] then says why. The check and the insert were two round
+/// trips of a `createContact`'s six.
+async fn insert_if_open(
+    tx: &TenantTx<'_>,
+    model: contact::Model,
+) -> Result<Option<contact::Model>, ServiceError> {
+    use sea_orm::sea_query::{Expr, Query};
+    use sea_orm::{ActiveModelTrait, IdenStatic, Iterable};
+    let tenant_id = model.tenant_id;
+    let row = active(model, true);
+    let mut values = Query::select();
+    for column in contact::Column::iter() {
+        let value = row.get(column).into_value().ok_or_else(|| {
+            ServiceError::Internal(format!("a new contact has no {}", column.as_str()))
+        })?;
+        values.expr(Expr::val(value));
+    }
+    values.and_where(Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(tenant::Entity)
+            .and_where(tenant::Column::Id.eq(tenant_id))
+            .and_where(tenant::Column::Status.ne(TenantStatus::Offboarding.as_str()))
+            .to_owned(),
+    ));
+    let insert = Query::insert()
+        .into_table(contact::Entity)
+        .columns(contact::Column::iter())
+        .select_from(values)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+        .returning_all()
+        .to_owned();
+    let backend = tx.get_database_backend();
+    let Some(row) = tx.query_one_raw(backend.build(&insert)).await? else {
+        return Ok(None);
+    };
+    Ok(Some(contact::Model::from_query_result(&row, "")?))
 }
 
 /// A contact with nothing set yet, to apply changes to.
