@@ -714,12 +714,14 @@ def callgrind_mixes(config, extra, mixes, bob, data_dir=None):
             call(i)
         time.sleep(0.2)
         run(["callgrind_control", "--dump", str(proc.pid)])
-        dumps = sorted((f for f in os.listdir(WORK) if f.startswith(f"{name}.out")), key=lambda f: os.path.getmtime(os.path.join(WORK, f)))
-        with open(os.path.join(WORK, dumps[-1])) as f:
+        # callgrind numbers its dumps `.out.1`, `.out.2`, …: the last is the highest.
+        dumps = [f for f in os.listdir(WORK) if re.fullmatch(rf"{re.escape(name)}\.out\.\d+", f)]
+        last = max(dumps, key=lambda f: int(f.rsplit(".", 1)[1]))
+        with open(os.path.join(WORK, last)) as f:
             for line in f:
                 if line.startswith("summary:") or line.startswith("totals:"):
                     return int(line.split()[1])
-        return 0
+        sys.exit(f"callgrind dump {last} has no total")
 
     for mix, call in ((mix, caller(query, ids)) for mix, query, ids in mixes):
         for i in range(10):
@@ -777,7 +779,7 @@ def create(main_base, bob):
         "custodian_app",
         f"""BEGIN;
 SELECT set_config('app.tenant_id', md5('t1')::uuid::text, true);
-INSERT INTO contacts SELECT md5('t1')::uuid, gen_random_uuid(), 'Bench', 'Mark', '[{{"address":"bench@example.com","kind":"OTHER"}}]'::jsonb, '[]'::jsonb, '[]'::jsonb, NULL, NULL, '{{}}'::jsonb, '[]'::jsonb, 'DIRECT', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN', false, false, 'bench mark', 1, now(), now() WHERE EXISTS (SELECT 1 FROM tenants WHERE id = md5('t1')::uuid AND status <> 'OFFBOARDING') RETURNING *;
+INSERT INTO contacts (tenant_id, id, first_name, last_name, emails, phones, addresses, employer, job_title, custom_fields, tags, source, marketing_email, marketing_sms, marketing_phone, opt_out_sale, opt_out_sharing, search_text, version, restricted_at, created_at, updated_at) SELECT md5('t1')::uuid, gen_random_uuid(), 'Bench', 'Mark', '[{{"address":"bench@example.com","kind":"OTHER"}}]'::jsonb, '[]'::jsonb, '[]'::jsonb, NULL, NULL, '{{}}'::jsonb, '[]'::jsonb, 'DIRECT', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN', false, false, 'bench mark', 1, NULL, now(), now() WHERE EXISTS (SELECT 1 FROM tenants WHERE id = md5('t1')::uuid AND status <> 'OFFBOARDING') RETURNING *;
 INSERT INTO access_pending VALUES (md5('t1')::uuid, gen_random_uuid(), now(), 'CONTROLLER', 'bench', NULL, 'CREATE', 'CONTACT', jsonb_build_array(gen_random_uuid()), 1, '["firstName","lastName","emails"]', 'SERVICE_DELIVERY', md5('t1')::uuid, 'ALLOWED', NULL, NULL) RETURNING tenant_id, id;
 COMMIT;
 """,

@@ -80,6 +80,38 @@ impl Projection {
     }
 }
 
+/// A contact's fields in [`contact::Column`] order, each decoded by `$get!()` from the next
+/// column (`$get!(id)` for a key): the one list both decoders below use, so their orders
+/// cannot drift apart.
+macro_rules! in_column_order {
+    ($get:ident) => {
+        contact::Model {
+            tenant_id: $get!(id),
+            id: $get!(id),
+            first_name: $get!(),
+            last_name: $get!(),
+            emails: $get!(),
+            phones: $get!(),
+            addresses: $get!(),
+            employer: $get!(),
+            job_title: $get!(),
+            custom_fields: $get!(),
+            tags: $get!(),
+            source: $get!(),
+            marketing_email: $get!(),
+            marketing_sms: $get!(),
+            marketing_phone: $get!(),
+            opt_out_sale: $get!(),
+            opt_out_sharing: $get!(),
+            search_text: $get!(),
+            version: $get!(),
+            restricted_at: $get!(),
+            created_at: $get!(),
+            updated_at: $get!(),
+        }
+    };
+}
+
 /// A contact row decoded by position (a [`Projection`]'s select has every column, in
 /// [`contact::Column`] order): decoding by name, sea-orm formats each column's name
 /// anew for every row, a fifth of the instructions of decoding a page.
@@ -92,30 +124,12 @@ impl sea_orm::FromQueryResult for Row {
         }
         let mut i = 0..;
         let mut next = || i.next().unwrap_or_default();
-        Ok(Row(contact::Model {
-            tenant_id: row.try_get_by_index(next())?,
-            id: row.try_get_by_index(next())?,
-            first_name: row.try_get_by_index(next())?,
-            last_name: row.try_get_by_index(next())?,
-            emails: row.try_get_by_index(next())?,
-            phones: row.try_get_by_index(next())?,
-            addresses: row.try_get_by_index(next())?,
-            employer: row.try_get_by_index(next())?,
-            job_title: row.try_get_by_index(next())?,
-            custom_fields: row.try_get_by_index(next())?,
-            tags: row.try_get_by_index(next())?,
-            source: row.try_get_by_index(next())?,
-            marketing_email: row.try_get_by_index(next())?,
-            marketing_sms: row.try_get_by_index(next())?,
-            marketing_phone: row.try_get_by_index(next())?,
-            opt_out_sale: row.try_get_by_index(next())?,
-            opt_out_sharing: row.try_get_by_index(next())?,
-            search_text: row.try_get_by_index(next())?,
-            version: row.try_get_by_index(next())?,
-            restricted_at: row.try_get_by_index(next())?,
-            created_at: row.try_get_by_index(next())?,
-            updated_at: row.try_get_by_index(next())?,
-        }))
+        macro_rules! get {
+            ($($key:ident)?) => {
+                row.try_get_by_index(next())?
+            };
+        }
+        Ok(Row(in_column_order!(get)))
     }
 }
 
@@ -134,31 +148,11 @@ impl Row {
                 row.try_get_unchecked(next())
                     .map_err(|e| sea_orm::DbErr::Type(e.to_string()))?
             };
+            (id) => {
+                uuid::Uuid::into(get!())
+            };
         }
-        Ok(Row(contact::Model {
-            tenant_id: uuid::Uuid::into(get!()),
-            id: uuid::Uuid::into(get!()),
-            first_name: get!(),
-            last_name: get!(),
-            emails: get!(),
-            phones: get!(),
-            addresses: get!(),
-            employer: get!(),
-            job_title: get!(),
-            custom_fields: get!(),
-            tags: get!(),
-            source: get!(),
-            marketing_email: get!(),
-            marketing_sms: get!(),
-            marketing_phone: get!(),
-            opt_out_sale: get!(),
-            opt_out_sharing: get!(),
-            search_text: get!(),
-            version: get!(),
-            restricted_at: get!(),
-            created_at: get!(),
-            updated_at: get!(),
-        }))
+        Ok(Row(in_column_order!(get)))
     }
 }
 
