@@ -624,7 +624,7 @@ async fn insert_into_open(
     }
     values.and_where(Expr::exists(
         Query::select()
-            .expr(Expr::val(1))
+            .expr(Expr::cust("1"))
             .from(tenant::Entity)
             .and_where(tenant::Column::Id.eq(tenant_id))
             .and_where(tenant::Column::Status.ne(TenantStatus::Offboarding.as_str()))
